@@ -1,0 +1,110 @@
+"""Profile, seed, device and folders: the one set-up call every notebook starts with (introduced in 00)."""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILE_VARIABLE = "KDVIZ_PROFILE"
+HOME_VARIABLE = "KDVIZ_HOME"
+DATA_VARIABLE = "KDVIZ_DATA"
+DEVICE_VARIABLE = "KDVIZ_DEVICE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a notebook does: ``quick`` for CI and slow laptops, ``full`` for the real results."""
+
+    name: str
+    train_size: int | None  # images used for training (None: all 60,000)
+    test_size: int | None  # images used for evaluation (None: all 10,000)
+    max_epochs: int | None  # cap on every recipe's epochs (None: the recipe's own)
+    latency_min_run_time: float  # seconds torch.utils.benchmark spends per latency figure
+
+    def epochs(self, recipe_epochs: int) -> int:
+        """The epochs a recipe gets in this profile."""
+        return recipe_epochs if self.max_epochs is None else min(recipe_epochs, self.max_epochs)
+
+
+PROFILES = {
+    "quick": Profile("quick", train_size=4000, test_size=2000, max_epochs=2, latency_min_run_time=0.05),
+    "full": Profile("full", train_size=None, test_size=None, max_epochs=None, latency_min_run_time=0.5),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The named profile, or the one ``KDVIZ_PROFILE`` selects (default ``full``)."""
+    chosen = name if name is not None else os.environ.get(PROFILE_VARIABLE, "full")
+    key = chosen.strip().lower()
+    if key not in PROFILES:
+        raise ValueError(
+            f"profile must be one of {sorted(PROFILES)}, got {chosen!r} "
+            f"(set it with the {PROFILE_VARIABLE} environment variable)"
+        )
+    return PROFILES[key]
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """CUDA if present, else Apple's MPS, else the CPU; ``KDVIZ_DEVICE`` or ``name`` overrides."""
+    chosen = name or os.environ.get(DEVICE_VARIABLE)
+    if chosen:
+        try:
+            return torch.device(chosen)
+        except RuntimeError as error:
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'mps', got {chosen!r}") from error
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def home_dir() -> Path:
+    """Where kdviz writes downloads and checkpoints: ``KDVIZ_HOME``, default ``~/.cache/kdviz``."""
+    value = os.environ.get(HOME_VARIABLE)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "kdviz"
+
+
+def shared_data_dir() -> Path | None:
+    """A read-only folder of data (and prepared checkpoints) named by ``KDVIZ_DATA``, if set."""
+    value = os.environ.get(DATA_VARIABLE)
+    return Path(value).expanduser() if value else None
+
+
+@dataclass(frozen=True)
+class Session:
+    """What ``setup`` chose; notebooks pass ``session.device`` and ``session.profile`` on."""
+
+    profile: Profile
+    seed: int
+    device: torch.device
+
+    def __str__(self) -> str:
+        threads = f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""
+        return f"profile: {self.profile.name} | seed: {self.seed} | device: {self.device}{threads}"
+
+
+def setup(seed: int = 0, profile: str | None = None, device: str | None = None, quiet: bool = False) -> Session:
+    """Pick profile, seed and device, apply the workbook's plot style, and print what was chosen."""
+    from kdviz.plots import use_style  # local import: plots imports matplotlib, config must not need it
+
+    session = Session(get_profile(profile), seed, pick_device(device))
+    seed_everything(seed)
+    use_style()
+    if not quiet:
+        print(f"kdviz | {session}")
+    return session

@@ -1,0 +1,310 @@
+"""Fashion-MNIST and MNIST as in-memory uint8 tensors: finding, verifying, subsets, batches (introduced in 00)."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from kdviz import config
+
+DEBIAN_DIR = Path("/usr/share/datasets")
+SPLITS = ("train", "test")
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_COUNTS = {"train": 60_000, "test": 10_000}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where a data set's files may live and what they must contain."""
+
+    name: str
+    folder: str  # folder name under a data root (the Debian package's layout)
+    torchvision_name: str  # torchvision's class, whose download puts files in <root>/<name>/raw
+    classes: tuple[str, ...]
+    mean: float  # pixel mean and std of the training images, in [0, 1]
+    std: float
+    sha256: dict[str, str]  # SHA-256 of each decompressed file, where known
+    apt_package: str | None
+
+
+DATASETS = {
+    "fashion-mnist": DatasetInfo(
+        name="fashion-mnist",
+        folder="fashion-mnist",
+        torchvision_name="FashionMNIST",
+        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        mean=0.2860,
+        std=0.3530,
+        sha256={
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        apt_package="dataset-fashion-mnist",
+    ),
+    "mnist": DatasetInfo(
+        name="mnist",
+        folder="mnist",
+        torchvision_name="MNIST",
+        classes=tuple(str(digit) for digit in range(10)),
+        mean=0.1307,
+        std=0.3081,
+        sha256={},  # torchvision checks the MD5 of the archives it downloads
+        apt_package=None,
+    ),
+}
+CLASSES = {name: info.classes for name, info in DATASETS.items()}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No copy of a data set was found and none could be downloaded."""
+
+
+class CorruptDataError(ValueError):
+    """A data file is truncated, corrupt or not what its name says."""
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The description of a data set, with a clear error for unknown names."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key not in DATASETS:
+        raise ValueError(f"name must be one of {sorted(DATASETS)}, got {name!r}")
+    return DATASETS[key]
+
+
+def candidate_folders(name: str) -> list[Path]:
+    """Folders searched for a data set's files, in order: KDVIZ_DATA, KDVIZ_HOME, the Debian package folder."""
+    info = dataset_info(name)
+    roots = [config.shared_data_dir(), config.home_dir() / "data", DEBIAN_DIR]
+    folders = []
+    for root in roots:
+        if root is not None:
+            folders += [root / info.folder, root / info.torchvision_name / "raw"]
+    return folders
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_files(name: str, split: str) -> tuple[Path, Path] | None:
+    """The first folder holding both the images and labels file of a split, or None."""
+    images_stem, labels_stem = _FILES[_check_split(split)]
+    for folder in candidate_folders(name):
+        images, labels = _find_file(folder, images_stem), _find_file(folder, labels_stem)
+        if images and labels:
+            return images, labels
+    return None
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    return split
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise CorruptDataError(f"{path} cannot be read ({error}); delete it and fetch the data again") from error
+
+
+def parse_idx(raw: bytes, source: str = "<bytes>") -> torch.Tensor:
+    """Parse an IDX file of unsigned bytes (magic 0x00000801 labels, 0x00000803 images) into a uint8 tensor."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise CorruptDataError(f"{source} is not an IDX file (bad magic number)")
+    type_code, ndim = raw[2], raw[3]
+    if type_code != 0x08:
+        raise CorruptDataError(f"{source} holds IDX type {type_code:#04x}; only unsigned bytes (0x08) are supported")
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise CorruptDataError(f"{source} has a truncated header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    count = 1
+    for size in shape:
+        count *= size
+    if len(raw) != header + count:
+        raise CorruptDataError(
+            f"{source} should hold {header + count:,} bytes for shape {shape} but holds {len(raw):,}: "
+            "it is truncated or corrupt; delete it and fetch the data again"
+        )
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8, offset=header).reshape(shape)
+
+
+def read_idx(path: Path, expected_sha256: str | None = None) -> torch.Tensor:
+    """Read and verify one IDX file (``.gz`` or plain)."""
+    raw = _read_bytes(path)
+    if expected_sha256 and hashlib.sha256(raw).hexdigest() != expected_sha256:
+        raise CorruptDataError(f"{path} does not match its known checksum: it is corrupt; delete it and fetch it again")
+    return parse_idx(raw, str(path))
+
+
+def download(name: str) -> Path:
+    """Download a data set with torchvision (which verifies each archive's MD5) into ``KDVIZ_HOME/data``."""
+    import torchvision
+
+    info = dataset_info(name)
+    root = config.home_dir() / "data"
+    root.mkdir(parents=True, exist_ok=True)
+    dataset_class = getattr(torchvision.datasets, info.torchvision_name)
+    for train in (True, False):
+        dataset_class(root=str(root), train=train, download=True)
+    return root / info.torchvision_name / "raw"
+
+
+def how_to_get(name: str) -> str:
+    """Every way to make a data set available, as one message."""
+    info = dataset_info(name)
+    lines = [f"The {name} data set was not found. Searched: " + ", ".join(str(f) for f in candidate_folders(name)) + "."]
+    lines.append("Make it available in one of these ways:")
+    if info.apt_package:
+        lines.append(f"  - Debian/Ubuntu, offline: sudo apt-get install {info.apt_package}  (files land in {DEBIAN_DIR / info.folder})")
+    lines.append(f"  - with a network: python -m kdviz data --name {name}  (torchvision's download into {config.home_dir() / 'data'})")
+    lines.append(f"  - copy the four IDX files (.gz or not) into $KDVIZ_DATA/{info.folder}/ or $KDVIZ_HOME/data/{info.folder}/")
+    return "\n".join(lines)
+
+
+def ensure_available(name: str, allow_download: bool = True) -> tuple[Path, ...]:
+    """The folders holding the train and test files, downloading them if needed and allowed."""
+    found = [find_files(name, split) for split in SPLITS]
+    if all(found):
+        return tuple(files[0].parent for files in found)
+    problem = ""
+    if allow_download:
+        try:
+            download(name)
+        except Exception as error:  # no network, blocked host, disk full: all end in the same advice
+            problem = f"\nThe download failed: {type(error).__name__}: {error}"
+        found = [find_files(name, split) for split in SPLITS]
+        if all(found):
+            return tuple(files[0].parent for files in found)
+    raise DataNotFoundError(how_to_get(name) + problem)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(name: str, split: str, allow_download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    info = dataset_info(name)
+    ensure_available(name, allow_download)
+    images_path, labels_path = find_files(name, split)
+    images_stem, labels_stem = _FILES[split]
+    images = read_idx(images_path, info.sha256.get(images_stem))
+    labels = read_idx(labels_path, info.sha256.get(labels_stem))
+    expected = _COUNTS[split]
+    if images.shape != (expected, 28, 28) or labels.shape != (expected,):
+        raise CorruptDataError(
+            f"{name} {split} should hold {expected:,} images of 28x28 and as many labels; "
+            f"found images {tuple(images.shape)} in {images_path} and labels {tuple(labels.shape)} in {labels_path}"
+        )
+    if int(labels.max()) >= len(info.classes):
+        raise CorruptDataError(f"{labels_path} holds labels outside 0..{len(info.classes) - 1}")
+    return images, labels.long()
+
+
+def load(name: str = "fashion-mnist", split: str = "train", allow_download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images (N, 28, 28) uint8 and labels (N,) int64 of a split, verified; the tensors are shared, do not modify."""
+    info = dataset_info(name)
+    return _load_cached(info.name, _check_split(split), allow_download)
+
+
+def subset(images: torch.Tensor, labels: torch.Tensor, size: int | None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A deterministic, class-balanced subset of ``size`` examples (None or >= N: everything, in order)."""
+    if size is None or size >= len(labels):
+        return images, labels
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=generator)
+    classes = int(labels.max()) + 1
+    per_class = [order[labels[order] == c] for c in range(classes)]
+    base, extra = divmod(size, classes)
+    chosen = torch.cat([idx[: base + (1 if c < extra else 0)] for c, idx in enumerate(per_class)])
+    chosen = chosen.sort().values
+    return images[chosen], labels[chosen]
+
+
+def load_profile_split(name: str, split: str, profile: config.Profile | None = None, seed: int = 0):
+    """A split cut to the profile's size (quick: a small balanced subset; full: everything)."""
+    profile = profile or config.get_profile()
+    images, labels = load(name, split)
+    size = profile.train_size if split == "train" else profile.test_size
+    return subset(images, labels, size, seed)
+
+
+def normalize(images: torch.Tensor, name: str = "fashion-mnist") -> torch.Tensor:
+    """uint8 (N, 28, 28) images -> float (N, 1, 28, 28), standardised with the data set's mean and std."""
+    info = dataset_info(name)
+    return ((images.float() / 255.0) - info.mean).div_(info.std).unsqueeze(1)
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2, flip: bool = True) -> torch.Tensor:
+    """Random horizontal flips and shifts of up to ``max_shift`` pixels, on a uint8 batch (B, H, W)."""
+    batch, height, width = images.shape
+    if flip:
+        flipped = torch.rand(batch, generator=generator) < 0.5
+        images = torch.where(flipped[:, None, None], images.flip(-1), images)
+    if max_shift > 0:
+        padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+        dy = torch.randint(0, 2 * max_shift + 1, (batch,), generator=generator)
+        dx = torch.randint(0, 2 * max_shift + 1, (batch,), generator=generator)
+        rows = (torch.arange(height)[None, :] + dy[:, None])[:, :, None]  # (B, H, 1)
+        cols = (torch.arange(width)[None, :] + dx[:, None])[:, None, :]  # (B, 1, W)
+        images = padded[torch.arange(batch)[:, None, None], rows, cols]
+    return images
+
+
+def batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    augmentation: bool = False,
+    device: torch.device | str = "cpu",
+    name: str = "fashion-mnist",
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Float batches (B, 1, 28, 28) on ``device`` from uint8 tensors; images stay uint8 until a batch is formed."""
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels must have the same length, got {len(images)} and {len(labels)}")
+    generator = generator or torch.Generator().manual_seed(0)
+    order = torch.randperm(len(labels), generator=generator) if shuffle else torch.arange(len(labels))
+    for start in range(0, len(order), batch_size):
+        index = order[start: start + batch_size]
+        batch = images[index]
+        if augmentation:
+            batch = augment(batch, generator)
+        yield normalize(batch, name).to(device, non_blocking=True), labels[index].to(device, non_blocking=True)
+
+
+def class_examples(images: torch.Tensor, labels: torch.Tensor, label: int, start: int = 0, count: int = 8) -> torch.Tensor:
+    """Images ``start`` .. ``start + count`` of one class, in data-set order."""
+    classes = int(labels.max()) + 1
+    if not 0 <= label < classes:
+        raise ValueError(f"label must be in 0..{classes - 1}, got {label!r}")
+    if count <= 0 or start < 0:
+        raise ValueError(f"start must be >= 0 and count > 0, got start={start!r}, count={count!r}")
+    return images[labels == label][start: start + count]
+
+
+def class_counts(labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """How many examples each class has."""
+    return torch.bincount(labels, minlength=num_classes)

@@ -1,0 +1,54 @@
+"""The ImageNet landscape: accuracy, compute and size of torchvision's classifiers, from the metadata its
+weight enums ship (nothing is downloaded; introduced in 00)."""
+from __future__ import annotations
+
+import re
+
+
+def family(name: str) -> str:
+    """The architecture family of a torchvision model name: ``resnet50`` -> ``resnet``."""
+    stem = re.split(r"[_\d]", name, maxsplit=1)[0]
+    return {"wide": "resnet", "resnext": "resnet"}.get(stem, stem)
+
+
+def imagenet_classifiers() -> list[dict]:
+    """One record per torchvision ImageNet classifier: name, family, top1 (%), gflops, params, file_mb.
+
+    Uses each model's original ``IMAGENET1K_V1`` weights where they exist (the numbers of its paper), else
+    the first weights listed.
+    """
+    from torchvision import models
+
+    records = []
+    for name in models.list_models(module=models):
+        weights = list(models.get_model_weights(name))
+        chosen = next((w for w in weights if w.name == "IMAGENET1K_V1"), weights[0])
+        meta = chosen.meta
+        records.append({
+            "name": name,
+            "family": family(name),
+            "weights": chosen.name,
+            "top1": float(meta["_metrics"]["ImageNet-1K"]["acc@1"]),
+            "gflops": float(meta["_ops"]),
+            "params": int(meta["num_params"]),
+            "file_mb": float(meta["_file_size"]),
+        })
+    return records
+
+
+GROUPS = {
+    "classic CNNs": ("alexnet", "vgg", "googlenet", "inception"),
+    "ResNets and DenseNets": ("resnet", "densenet"),
+    "mobile nets": ("mobilenet", "mnasnet", "shufflenet", "squeezenet", "efficientnet"),
+    "RegNets": ("regnet",),
+    "ConvNeXts": ("convnext",),
+    "vision transformers": ("vit", "swin", "maxvit"),
+}
+
+
+def group(family_name: str) -> str:
+    """The broad group a family belongs to (for colouring the chart with a few colour-blind-safe colours)."""
+    for group_name, families in GROUPS.items():
+        if family_name in families:
+            return group_name
+    return "other"

@@ -1,0 +1,109 @@
+"""What a model costs: parameters, non-zeros, bytes, MACs, CPU latency, and one table across models (introduced in 00)."""
+from __future__ import annotations
+
+import copy
+import io
+import logging
+
+import torch
+from torch import nn
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # quiet "no CUDA runtime" on CPU builds
+from torch.utils import benchmark  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from kdviz import models as zoo
+
+BATCH_SIZES = (1, 256)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters (weights and biases; buffers such as batch-norm statistics excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_nonzero(model: nn.Module) -> int:
+    """Number of parameters that are not exactly zero (pruning masks applied, if any)."""
+    return sum(int(torch.count_nonzero(p.detach())) for p in _effective_parameters(model))
+
+
+def _effective_parameters(model: nn.Module) -> list[torch.Tensor]:
+    # a module pruned with torch.nn.utils.prune keeps weight_orig and a mask; its `weight` attribute is the product
+    tensors = []
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if name.endswith("_orig") and hasattr(module, name[: -len("_orig")]):
+                tensors.append(getattr(module, name[: -len("_orig")]))
+            else:
+                tensors.append(parameter)
+    return tensors
+
+
+def serialized_bytes(model: nn.Module) -> int:
+    """Bytes of the model's ``state_dict`` as ``torch.save`` writes it (what a checkpoint file costs)."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+def macs(model: nn.Module, input_shape: tuple[int, ...] = (1, *zoo.INPUT_SHAPE)) -> int:
+    """Multiply-accumulates of one forward pass, from ``torch.utils.flop_counter`` (FLOPs / 2)."""
+    if len(input_shape) < 2 or any(int(s) <= 0 for s in input_shape):
+        raise ValueError(f"input_shape must be positive sizes starting with the batch, got {input_shape!r}")
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(input_shape, device=device))
+    model.train(was_training)
+    return counter.get_total_flops() // 2
+
+
+def latency_ms(model: nn.Module, batch_size: int = 1, *, min_run_time: float = 0.5,
+               input_shape: tuple[int, ...] = zoo.INPUT_SHAPE, threads: int | None = None) -> float:
+    """Median CPU time of one forward pass at ``batch_size``, in milliseconds (``torch.utils.benchmark``)."""
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if min_run_time <= 0:
+        raise ValueError(f"min_run_time must be positive, got {min_run_time!r}")
+    cpu_model = copy.deepcopy(model).cpu().eval()
+    x = torch.randn(batch_size, *input_shape)
+    timer = benchmark.Timer(
+        stmt="with torch.no_grad(): model(x)",
+        globals={"model": cpu_model, "x": x, "torch": torch},
+        num_threads=threads or torch.get_num_threads(),
+    )
+    timer.timeit(3)  # warm-up: first calls pick kernels and allocate
+    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+def profile_model(model: nn.Module, *, accuracy: float | None = None, min_run_time: float = 0.5) -> dict:
+    """Every cost of one model as a dict (a row of :func:`summary`)."""
+    row = {
+        "parameters": count_parameters(model),
+        "nonzero": count_nonzero(model),
+        "bytes": serialized_bytes(model),
+        "MACs": macs(model),
+    }
+    for batch_size in BATCH_SIZES:
+        row[f"ms @ batch {batch_size}"] = latency_ms(model, batch_size, min_run_time=min_run_time)
+    row["accuracy"] = accuracy
+    return row
+
+
+def summary(models: dict[str, nn.Module], accuracies: dict[str, float] | None = None, *,
+            min_run_time: float = 0.5):
+    """One table (a pandas DataFrame, a row per model) of parameters, non-zeros, bytes, MACs, latency, accuracy."""
+    import pandas as pd
+
+    if not models:
+        raise ValueError("models must name at least one model")
+    accuracies = accuracies or {}
+    unknown = set(accuracies) - set(models)
+    if unknown:
+        raise ValueError(f"accuracies names models not in models: {sorted(unknown)}")
+    rows = {name: profile_model(model, accuracy=accuracies.get(name), min_run_time=min_run_time)
+            for name, model in models.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table

@@ -1,0 +1,49 @@
+"""The model zoo, built by name (introduced in 00; later notebooks add students)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+INPUT_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10
+
+
+def conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    """A 3x3 convolution (no bias: batch norm has one), batch norm and ReLU."""
+    return [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU()]
+
+
+def teacher_cnn(width: int = 32, hidden: int = 256, dropout: float = 0.3) -> nn.Sequential:
+    """The teacher: two VGG-style blocks of two 3x3 convolutions (width, 2*width), then a 2-layer classifier."""
+    if width <= 0 or hidden <= 0:
+        raise ValueError(f"width and hidden must be positive, got width={width}, hidden={hidden}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return nn.Sequential(
+        *conv_bn_relu(1, width), *conv_bn_relu(width, width), nn.MaxPool2d(2),  # (B, w, 14, 14)
+        *conv_bn_relu(width, 2 * width), *conv_bn_relu(2 * width, 2 * width), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
+        nn.Flatten(),
+        nn.Dropout(dropout), nn.Linear(2 * width * 7 * 7, hidden), nn.ReLU(),
+        nn.Dropout(dropout), nn.Linear(hidden, NUM_CLASSES),
+    )
+
+
+def mlp(hidden: int = 100) -> nn.Sequential:
+    """A one-hidden-layer perceptron 784-hidden-10: the smallest sensible baseline."""
+    if hidden <= 0:
+        raise ValueError(f"hidden must be positive, got {hidden}")
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, NUM_CLASSES))
+
+
+ZOO: dict[str, Callable[..., nn.Module]] = {
+    "teacher": teacher_cnn,
+    "mlp": mlp,
+}
+
+
+def build(name: str, **kwargs) -> nn.Module:
+    """A fresh, untrained model of the zoo by name."""
+    if name not in ZOO:
+        raise ValueError(f"name must be one of {sorted(ZOO)}, got {name!r}")
+    return ZOO[name](**kwargs)

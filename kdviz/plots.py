@@ -1,0 +1,176 @@
+"""Every figure of the workbook; each function returns a matplotlib Figure made without pyplot (no figure leaks)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+# Okabe & Ito's palette, safe for the common colour-vision deficiencies
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+TRAIN_COLOR, TEST_COLOR = OKABE_ITO[0], OKABE_ITO[1]
+
+
+def use_style() -> None:
+    """Large fonts for projectors, the Okabe-Ito colour cycle, and inline figures in Jupyter."""
+    matplotlib.rcParams.update({
+        "font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
+        "xtick.labelsize": 11, "ytick.labelsize": 11, "figure.dpi": 100, "savefig.dpi": 100,
+        "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+        "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+        "image.cmap": "gray_r",
+    })
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and "IPKernelApp" in shell.config:
+        shell.run_line_magic("matplotlib", "inline")  # so a returned Figure is shown as a picture
+
+
+def _figure(width: float, height: float, **kwargs) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained", **kwargs)
+
+
+def _as_numpy(images) -> np.ndarray:
+    return images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+
+
+def plot_images(images, titles: Sequence[str] | None = None, columns: int = 8, size: float = 1.6,
+                suptitle: str | None = None) -> Figure:
+    """A grid of greyscale images (N, 28, 28), optionally titled."""
+    pictures = _as_numpy(images)
+    if pictures.ndim != 3 or len(pictures) == 0:
+        raise ValueError(f"images must be a non-empty (N, H, W) array, got shape {pictures.shape}")
+    rows = -(-len(pictures) // columns)
+    columns = min(columns, len(pictures))
+    fig = _figure(size * columns, size * rows + (0.4 if suptitle else 0))
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i < len(pictures):
+            ax.imshow(pictures[i], cmap="gray_r", vmin=0, vmax=255 if pictures.dtype == np.uint8 else None)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=11)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_class_examples(images, labels, classes: Sequence[str], per_class: int = 4) -> Figure:
+    """``per_class`` examples of every class, one column a class, named on top."""
+    pictures, targets = _as_numpy(images), _as_numpy(labels)
+    fig = _figure(1.45 * len(classes), 1.45 * per_class + 0.4)
+    axes = fig.subplots(per_class, len(classes), squeeze=False)
+    for c, name in enumerate(classes):
+        chosen = np.flatnonzero(targets == c)[:per_class]
+        for r in range(per_class):
+            ax = axes[r, c]
+            ax.axis("off")
+            if r < len(chosen):
+                ax.imshow(pictures[chosen[r]], cmap="gray_r")
+        axes[0, c].set_title(name, fontsize=11)
+    return fig
+
+
+def plot_class_balance(counts: dict[str, torch.Tensor], classes: Sequence[str]) -> Figure:
+    """Examples per class for each split (a grouped horizontal bar chart)."""
+    fig = _figure(9, 5)
+    ax = fig.subplots()
+    positions = np.arange(len(classes))
+    height = 0.8 / len(counts)
+    for i, (split, values) in enumerate(counts.items()):
+        ax.barh(positions + i * height, _as_numpy(values), height=height, label=split, color=OKABE_ITO[i])
+    ax.set_yticks(positions + height * (len(counts) - 1) / 2, classes)
+    ax.invert_yaxis()
+    ax.set_xlabel("images")
+    ax.set_title("Images per class")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_history(history, title: str = "Training") -> Figure:
+    """Loss and accuracy per epoch, train against test."""
+    records = history.records
+    if not records:
+        raise ValueError("history has no epochs to plot")
+    epochs = [r["epoch"] for r in records]
+    fig = _figure(11, 4.2)
+    loss_ax, accuracy_ax = fig.subplots(1, 2)
+    for key, color, label in (("train", TRAIN_COLOR, "train (augmented, dropout on)"), ("test", TEST_COLOR, "test")):
+        if f"{key}_loss" in records[0]:
+            loss_ax.plot(epochs, [r[f"{key}_loss"] for r in records], "o-", color=color, label=label)
+            accuracy_ax.plot(epochs, [100 * r[f"{key}_accuracy"] for r in records], "o-", color=color, label=label)
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    accuracy_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    accuracy_ax.legend(loc="lower right")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_landscape(records: list[dict], highlight: Sequence[str] = (
+        "alexnet", "vgg16", "googlenet", "resnet50", "resnet152", "densenet121", "squeezenet1_0",
+        "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "efficientnet_b7", "vit_h_14",
+        "convnext_large", "inception_v3", "shufflenet_v2_x1_0")) -> Figure:
+    """Canziani-style bubble chart: ImageNet top-1 against GFLOPs (log), bubble area by parameters."""
+    from kdviz.landscape import GROUPS, group
+
+    fig = _figure(12, 7)
+    ax = fig.subplots()
+    group_names = list(GROUPS) + ["other"]
+    for i, group_name in enumerate(group_names):
+        members = [r for r in records if group(r["family"]) == group_name]
+        if not members:
+            continue
+        ax.scatter([r["gflops"] for r in members], [r["top1"] for r in members],
+                   s=[r["params"] / 1e6 * 4 for r in members], color=OKABE_ITO[i % len(OKABE_ITO)],
+                   alpha=0.6, edgecolors="black", linewidths=0.5, label=group_name)
+    for r in records:
+        if r["name"] in highlight:
+            ax.annotate(r["name"], (r["gflops"], r["top1"]), xytext=(4, 4), textcoords="offset points", fontsize=10)
+    ax.set_xscale("log")
+    ax.set(xlabel="GFLOPs per image (log scale)", ylabel="ImageNet top-1 accuracy (%)",
+           title="Deep nets: accuracy against compute; bubble area = parameters")
+    colour_legend = ax.legend(loc="lower right", title="family")
+    for handle in colour_legend.legend_handles:
+        handle.set_sizes([80])
+    ax.add_artist(colour_legend)
+    for millions in (5, 50, 500):
+        ax.scatter([], [], s=millions * 4, color="white", edgecolors="black", label=f"{millions}M params")
+    handles, labels = ax.get_legend_handles_labels()
+    size_items = [(h, l) for h, l in zip(handles, labels) if l.endswith("params")]
+    ax.legend(*zip(*size_items), loc="upper left", labelspacing=1.8, borderpad=1.2, title="size")
+    return fig
+
+
+_COMPARISON_COLUMNS = (("bytes", "size (MB)", 1e-6, True), ("MACs", "MMACs per image", 1e-6, True),
+                       ("ms @ batch 1", "ms @ batch 1", 1, True), ("ms @ batch 256", "ms @ batch 256", 1, True),
+                       ("accuracy", "test accuracy (%)", 100, False))
+
+
+def plot_comparison(table) -> Figure:
+    """The :func:`kdviz.measure.summary` table as bars: size, MACs, latency (log scales) and accuracy."""
+    columns = [c for c in _COMPARISON_COLUMNS if c[0] in table.columns and table[c[0]].notna().any()]
+    if table.empty or not columns:
+        raise ValueError("table must have at least one model and one of the columns " +
+                         ", ".join(c[0] for c in _COMPARISON_COLUMNS))
+    names = list(table.index)
+    fig = _figure(3.2 * len(columns), 0.55 * len(names) + 1.8)
+    axes = np.atleast_1d(fig.subplots(1, len(columns), sharey=True))
+    colors = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))]
+    for ax, (column, label, scale, logarithmic) in zip(axes, columns):
+        values = table[column].astype(float).to_numpy() * scale
+        ax.barh(names, np.nan_to_num(values), color=colors)
+        for y, value in enumerate(values):
+            if np.isfinite(value):
+                ax.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points",
+                            va="center", fontsize=10)
+        if logarithmic:
+            ax.set_xscale("log")
+        ax.set_title(label)
+        ax.margins(x=0.3)
+    axes[0].invert_yaxis()
+    return fig

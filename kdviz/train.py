@@ -1,0 +1,202 @@
+"""Fit and evaluate with progress bars, per-epoch history, and the checkpoint cache (introduced in 00)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from kdviz import config, data, models
+
+Split = tuple[torch.Tensor, torch.Tensor]  # (uint8 images (N, 28, 28), int64 labels (N,))
+
+
+class Evaluation(NamedTuple):
+    loss: float
+    accuracy: float  # fraction in [0, 1]
+
+
+@dataclass
+class History:
+    """One record per epoch: epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds."""
+
+    records: list[dict] = field(default_factory=list)
+
+    def column(self, key: str) -> list[float]:
+        return [record[key] for record in self.records]
+
+    @property
+    def final_test_accuracy(self) -> float | None:
+        return self.records[-1].get("test_accuracy") if self.records else None
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.column("seconds")))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1000,
+                   device: torch.device | str | None = None, name: str = "fashion-mnist") -> torch.Tensor:
+    """The model's logits (N, classes) for uint8 images, on the CPU."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval().to(device)
+    dummy_labels = torch.zeros(len(images), dtype=torch.long)
+    outputs = [model(x).float().cpu() for x, _ in data.batches(images, dummy_labels, batch_size, device=device, name=name)]
+    model.train(was_training)
+    return torch.cat(outputs)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000,
+             device: torch.device | str | None = None, name: str = "fashion-mnist") -> Evaluation:
+    """Mean cross-entropy and accuracy of a model on uint8 images and their labels."""
+    if len(images) == 0 or len(images) != len(labels):
+        raise ValueError(f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}")
+    logits = predict_logits(model, images, batch_size=batch_size, device=device, name=name)
+    loss = nn.functional.cross_entropy(logits, labels).item()
+    accuracy = (logits.argmax(1) == labels).float().mean().item()
+    return Evaluation(loss, accuracy)
+
+
+def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: int, lr: float,
+        batch_size: int = 128, weight_decay: float = 5e-4, augmentation: bool = False, seed: int = 0,
+        device: torch.device | str | None = None, name: str = "fashion-mnist", progress: bool = True,
+        description: str = "training") -> History:
+    """Train with SGD (Nesterov momentum) and a one-cycle learning rate; evaluate on ``test`` after each epoch."""
+    if not isinstance(epochs, int) or epochs <= 0:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    device = torch.device(device) if device is not None else config.pick_device()
+    images, labels = train
+    steps_per_epoch = -(-len(labels) // batch_size)
+    model.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    bar = tqdm(total=epochs * steps_per_epoch, desc=description, disable=not progress, unit="batch")
+    for epoch in range(1, epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        for x, y in data.batches(images, labels, batch_size, shuffle=True, generator=generator,
+                                 augmentation=augmentation, device=device, name=name):
+            logits = model(x)
+            loss = nn.functional.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            bar.update()
+        record = {"epoch": epoch, "train_loss": loss_sum.item() / len(labels),
+                  "train_accuracy": correct.item() / len(labels)}
+        if test is not None:
+            result = evaluate(model, *test, device=device, name=name)
+            record.update(test_loss=result.loss, test_accuracy=result.accuracy)
+        record["seconds"] = time.perf_counter() - started
+        history.records.append(record)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith("accuracy")}, refresh=True)
+    bar.close()
+    model.eval()
+    return history
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a zoo model is trained; ``epochs`` is the full profile's, capped by the quick one."""
+
+    epochs: int
+    lr: float
+    batch_size: int = 128
+    weight_decay: float = 5e-4
+    augmentation: bool = True
+    dataset: str = "fashion-mnist"
+    model_kwargs: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """A short hash, so a changed recipe never loads an old checkpoint."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+
+
+RECIPES: dict[str, Recipe] = {
+    "teacher": Recipe(epochs=15, lr=0.1),
+    "mlp": Recipe(epochs=10, lr=0.05, weight_decay=1e-4, augmentation=False),
+}
+
+
+def checkpoint_name(name: str, profile: config.Profile, seed: int) -> str:
+    return f"{name}-{profile.name}-seed{seed}-{RECIPES[name].fingerprint()}.pt"
+
+
+def checkpoint_folders() -> list[Path]:
+    """Read-only prepared checkpoints under KDVIZ_DATA first, then the writable cache under KDVIZ_HOME."""
+    shared = config.shared_data_dir()
+    return ([shared / "checkpoints"] if shared else []) + [config.home_dir() / "checkpoints"]
+
+
+def save_checkpoint(path: Path, model: nn.Module, history: History, meta: dict) -> None:
+    """Write a checkpoint atomically: a temporary file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"state_dict": model.state_dict(), "history": history.records, "meta": meta}
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> tuple[History, dict]:
+    """Load weights into ``model`` (``weights_only=True``); return the history and metadata."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(payload["state_dict"])
+    return History(list(payload["history"])), dict(payload["meta"])
+
+
+def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | None = None,
+                  device: torch.device | str | None = None, retrain: bool = False,
+                  progress: bool = True) -> tuple[nn.Module, History]:
+    """A trained zoo model from the cache (keyed by model, profile, seed and recipe), trained now if missing."""
+    if name not in RECIPES:
+        raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    recipe = RECIPES[name]
+    config.seed_everything(seed)
+    model = models.build(name, **recipe.model_kwargs)
+    filename = checkpoint_name(name, profile, seed)
+    if not retrain:
+        for folder in checkpoint_folders():
+            path = folder / filename
+            if path.is_file():
+                try:
+                    history, _ = load_checkpoint(path, model)
+                    return model.to(device or config.pick_device()).eval(), history
+                except Exception as error:  # a damaged cache file is retrained, never trusted
+                    warnings.warn(f"checkpoint {path} is unreadable ({error}); training {name} again", stacklevel=2)
+    train = data.load_profile_split(recipe.dataset, "train", profile, seed=0)
+    test = data.load_profile_split(recipe.dataset, "test", profile, seed=0)
+    history = fit(model, train, test, epochs=profile.epochs(recipe.epochs), lr=recipe.lr,
+                  batch_size=recipe.batch_size, weight_decay=recipe.weight_decay,
+                  augmentation=recipe.augmentation, seed=seed, device=device, name=recipe.dataset,
+                  progress=progress, description=f"{name} ({profile.name}, seed {seed})")
+    meta = {"name": name, "profile": profile.name, "seed": seed, "recipe": json.dumps(asdict(recipe)),
+            "torch": str(torch.__version__)}
+    save_checkpoint(config.home_dir() / "checkpoints" / filename, model, history, meta)
+    return model, history
