@@ -1,0 +1,55 @@
+"""Command line: ``python -m kdviz info`` and ``python -m kdviz data``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kdviz import config, data
+
+
+def info() -> int:
+    """Print the profile, device, folders, where each data set is found, and the cached checkpoints."""
+    print(f"profile: {config.get_profile().name}   device: {config.pick_device()}")
+    print(f"KDVIZ_HOME: {config.home_dir()}   KDVIZ_DATA: {config.shared_data_dir() or '(not set)'}")
+    for name in data.DATASETS:
+        found = [data.find_files(name, split) for split in data.SPLITS]
+        where = found[0][0].parent if all(found) else "not found"
+        print(f"{name}: {where}")
+    from kdviz.train import checkpoint_folders
+
+    for folder in checkpoint_folders():
+        files = sorted(folder.glob("*.pt")) if folder.is_dir() else []
+        print(f"checkpoints in {folder}: {len(files)}")
+        for path in files:
+            print(f"  {path.name}")
+    return 0
+
+
+def fetch_data(name: str, allow_download: bool) -> int:
+    """Make a data set available and load it once to verify it."""
+    try:
+        folders = data.ensure_available(name, allow_download)
+        for split in data.SPLITS:
+            images, _ = data.load(name, split, allow_download=False)
+            print(f"{name} {split}: {len(images):,} images verified in {folders[data.SPLITS.index(split)]}")
+    except (data.DataNotFoundError, data.CorruptDataError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kdviz", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("info", help="profile, device, data and checkpoints found")
+    data_parser = commands.add_parser("data", help="find or download a data set and verify it")
+    data_parser.add_argument("--name", default="fashion-mnist", choices=sorted(data.DATASETS))
+    data_parser.add_argument("--no-download", action="store_true", help="only look for local copies")
+    arguments = parser.parse_args(argv)
+    if arguments.command == "info":
+        return info()
+    return fetch_data(arguments.name, not arguments.no_download)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
