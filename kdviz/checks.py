@@ -44,7 +44,7 @@ def check_conv2d_parameters(fn: Callable[[int, int, int, bool], int]) -> CheckRe
     for in_channels, out_channels, kernel_size, bias in CONV_CASES:
         expected = measure.count_parameters(nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias))
         got, failure = _call(fn, in_channels, out_channels, kernel_size, bias)
-        if failure:
+        if failure is not None:
             return failure
         if got == expected:
             continue
@@ -54,7 +54,8 @@ def check_conv2d_parameters(fn: Callable[[int, int, int, bool], int]) -> CheckRe
             hint = "you counted the weights but not the biases: a layer with bias=True has one bias per output channel."
         elif not bias and got == weights + out_channels:
             hint = "with bias=False the layer has no biases at all."
-        elif got in (in_channels * out_channels * kernel_size, in_channels * out_channels):
+        elif got - (out_channels if bias else 0) in (in_channels * out_channels * kernel_size,
+                                                      in_channels * out_channels):
             hint = "a kernel is square: kernel_size x kernel_size weights per (input, output) channel pair."
         else:
             hint = "every output channel has one kernel_size x kernel_size filter for every input channel."
@@ -72,7 +73,7 @@ def check_conv2d_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
         layer = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
         expected = measure.macs(layer, (1, in_channels, size, size))
         got, failure = _call(fn, in_channels, out_channels, kernel_size, size)
-        if failure:
+        if failure is not None:
             return failure
         if got == expected:
             continue

@@ -107,3 +107,24 @@ def summary(models: dict[str, nn.Module], accuracies: dict[str, float] | None = 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table
+
+
+def layer_costs(model: nn.Module, input_shape: tuple[int, ...] = (1, *zoo.INPUT_SHAPE)) -> list[dict]:
+    """Parameters and MACs of each layer that has weights, in forward order (where the bytes and the work go)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def remember_input_shape(name: str):
+        def hook(module, inputs, output) -> None:
+            shapes.setdefault(name, tuple(inputs[0].shape))
+        return hook
+
+    hooks = [module.register_forward_hook(remember_input_shape(name)) for name, module in model.named_modules()
+             if not list(module.children()) and any(True for _ in module.parameters(recurse=False))]
+    try:
+        macs(model, input_shape)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    modules = dict(model.named_modules())
+    return [{"layer": f"{name} {type(modules[name]).__name__}", "parameters": count_parameters(modules[name]),
+             "MACs": macs(modules[name], shape)} for name, shape in shapes.items()]

@@ -174,3 +174,24 @@ def plot_comparison(table) -> Figure:
         ax.margins(x=0.3)
     axes[0].invert_yaxis()
     return fig
+
+
+def plot_layer_costs(costs: list[dict], title: str = "Where the parameters and the MACs are") -> Figure:
+    """Each layer's share of the parameters and of the MACs, side by side (from :func:`kdviz.measure.layer_costs`)."""
+    if not costs:
+        raise ValueError("costs must list at least one layer")
+    names = [c["layer"] for c in costs]
+    fig = _figure(11, 0.45 * len(names) + 1.8)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key, color in zip(axes, ("parameters", "MACs"), (OKABE_ITO[0], OKABE_ITO[1])):
+        values = np.array([c[key] for c in costs], dtype=float)
+        shares = 100 * values / values.sum()
+        ax.barh(names, shares, color=color)
+        for y, (share, value) in enumerate(zip(shares, values)):
+            ax.annotate(f"{share:.0f}% ({value:,.0f})", (share, y), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=10)
+        ax.set_xlabel(f"share of the {key} (%)")
+        ax.set_xlim(0, 135)
+    axes[0].invert_yaxis()
+    fig.suptitle(title)
+    return fig

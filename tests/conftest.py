@@ -1,0 +1,55 @@
+"""Shared fixtures: an isolated KDVIZ_HOME, small IDX files made on the spot, the real data when present."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdviz import data
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test writes into its own KDVIZ_HOME and sees no KDVIZ_DATA or Debian folder unless it asks."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("KDVIZ_HOME", str(home))
+    monkeypatch.delenv("KDVIZ_DATA", raising=False)
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    data._load_cached.cache_clear()
+    yield home
+    data._load_cached.cache_clear()
+
+
+def idx_bytes(array: torch.Tensor) -> bytes:
+    """An IDX file of unsigned bytes holding ``array``."""
+    header = bytes([0, 0, 0x08, array.dim()]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
+    return header + array.contiguous().numpy().tobytes()
+
+
+def write_fake_dataset(folder: Path, counts=(60_000, 10_000), gz: bool = True, seed: int = 0) -> None:
+    """Four IDX files with random images and labels, as the Debian package lays them out."""
+    generator = torch.Generator().manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in zip(data.SPLITS, counts):
+        images_stem, labels_stem = data._FILES[split]
+        images = torch.randint(0, 256, (count, 28, 28), dtype=torch.uint8, generator=generator)
+        labels = torch.arange(count, dtype=torch.uint8) % 10
+        for stem, array in ((images_stem, images), (labels_stem, labels)):
+            raw = idx_bytes(array)
+            if gz:
+                with gzip.open(folder / f"{stem}.gz", "wb", compresslevel=1) as handle:
+                    handle.write(raw)
+            else:
+                (folder / stem).write_bytes(raw)
+
+
+@pytest.fixture
+def real_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real Fashion-MNIST from the Debian package folder; skipped where it is not installed."""
+    debian = Path("/usr/share/datasets")
+    if not (debian / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    monkeypatch.setattr(data, "DEBIAN_DIR", debian)
+    data._load_cached.cache_clear()

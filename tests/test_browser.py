@@ -1,0 +1,340 @@
+"""Browser smoke test: the workbook's first notebook, run through JupyterLab in headless Chromium.
+
+What it checks, as a person would see it:
+
+* JupyterLab starts (on a free loopback port, with a random token, in the quick profile) and opens
+  ``00_why_compress.ipynb`` from a copy of ``notebooks/`` (the repository's notebooks are never modified);
+* the kernel starts, and Run > Run All Cells runs every code cell to the end;
+* the first code cell prints the ``kdviz | profile: quick ...`` banner of ``kdviz.setup()``;
+* at least one image (a matplotlib figure) is shown in an output;
+* an ipywidgets widget (the data set explorer) is rendered;
+* no output is an error traceback, and every code cell got an execution count.
+
+It needs Debian's chromium (``/usr/bin/chromium`` or ``chromium`` on PATH) and the playwright Python package (no
+browser is downloaded). Without them it is skipped, unless ``KDVIZ_REQUIRE_BROWSER=1``, which turns the skip into
+a failure. On a failure in the browser a screenshot is saved in the test's tmp_path; its path is in the message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK = "00_why_compress.ipynb"
+BANNER = "kdviz | profile: quick"
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium's connections are refused on a closed network.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REQUIRE_VARIABLE = "KDVIZ_REQUIRE_BROWSER"
+
+SERVER_START_TIMEOUT_S = 90
+NOTEBOOK_OPEN_TIMEOUT_S = 120
+KERNEL_READY_TIMEOUT_S = 120
+RUN_START_TIMEOUT_S = 30
+RUN_ALL_TIMEOUT_S = 240
+SHOWN_TIMEOUT_S = 20
+
+# Selectors of JupyterLab 4's notebook view.
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+# The status bar's kernel item reads e.g. "Python 3 (ipykernel) | Idle" ("No Kernel | Initializing" at first).
+KERNEL_STATUS = '#jp-main-statusbar .jp-StatusBar-TextItem[title^="Change kernel"]'
+OUTPUT = f"{PANEL} .jp-OutputArea-output"
+# An error output is rendered as stderr text; IPython's tracebacks carry one of these (warnings and progress bars don't).
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s*Cell In\[\d+\], line \d+", re.MULTILINE)
+
+
+# --- requirements -------------------------------------------------------------------------------------------------
+
+def _missing(reason: str) -> NoReturn:
+    """Skip for a missing browser requirement, or fail if KDVIZ_REQUIRE_BROWSER=1 asks for the browser test."""
+    if os.environ.get(REQUIRE_VARIABLE) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_VARIABLE}=1 requires the browser test", pytrace=False)
+    pytest.skip(f"{reason} (install Debian's chromium and the playwright package to run the browser test)")
+
+
+def _find_chromium() -> str | None:
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    """Path of the chromium executable; skips (or fails) when chromium or playwright is missing."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("the playwright Python package is not installed")
+    path = _find_chromium()
+    if path is None:
+        _missing(f"chromium is not installed (neither {CHROMIUM} nor `chromium` on PATH)")
+    return path
+
+
+# --- JupyterLab server --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LabServer:
+    base_url: str
+    token: str
+    root: Path
+    log: Path
+
+    def url(self, path: str) -> str:
+        separator = "&" if "?" in path else "?"
+        return f"{self.base_url}{path}{separator}token={self.token}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _copy_notebooks(destination: Path) -> Path:
+    if not (NOTEBOOKS_DIR / NOTEBOOK).is_file():
+        pytest.fail(f"the notebook to open in JupyterLab is missing: {NOTEBOOKS_DIR / NOTEBOOK}", pytrace=False)
+    shutil.copytree(NOTEBOOKS_DIR, destination, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return destination
+
+
+def _server_environment(tmp_path: Path) -> dict[str, str]:
+    """The current environment in the quick profile; the kernel inherits it (an existing KDVIZ_HOME is kept)."""
+    env = dict(os.environ, KDVIZ_PROFILE="quick", PYTHONUNBUFFERED="1",
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"))
+    env.pop("MPLBACKEND", None)  # let the kernel use the inline backend, as in a person's JupyterLab
+    return env
+
+
+def _lab_command(port: int, token: str, root: Path, tmp_path: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
+        # nothing that reaches the internet: news, update checks, the PyPI extension manager
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        # a fresh workspace and default settings, whatever the user's JupyterLab remembers
+        f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
+        f"--LabApp.user_settings_dir={tmp_path / 'lab-settings'}",
+    ]
+
+
+def _wait_for_server(process: subprocess.Popen, server: LabServer) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"JupyterLab exited with code {process.returncode} before answering; its log:\n"
+                        f"{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(server.url("/api/status"), timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"JupyterLab did not answer {server.base_url}/api/status within {SERVER_START_TIMEOUT_S} s; "
+                f"its log:\n{server.log_tail()}")
+
+
+def _shut_down_kernels(server: LabServer) -> None:
+    """Ask the server to stop its kernels (best effort), so none outlives it."""
+    try:
+        with urllib.request.urlopen(server.url("/api/kernels"), timeout=5) as response:
+            kernels = json.load(response)
+        for kernel in kernels:
+            request = urllib.request.Request(server.url(f"/api/kernels/{kernel['id']}"), method="DELETE")
+            urllib.request.urlopen(request, timeout=10).close()
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path) -> Iterator[LabServer]:
+    """JupyterLab serving a copy of the notebooks; always stopped at the end, even when the test fails."""
+    root = _copy_notebooks(tmp_path / "notebooks")
+    port, token = _free_port(), secrets.token_hex(16)
+    server = LabServer(base_url=f"http://127.0.0.1:{port}", token=token, root=root, log=tmp_path / "jupyterlab.log")
+    with server.log.open("wb") as log:
+        process = subprocess.Popen(_lab_command(port, token, root, tmp_path), cwd=root,
+                                   env=_server_environment(tmp_path), stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_server(process, server)
+        yield server
+    finally:
+        if process.poll() is None:
+            _shut_down_kernels(server)
+        _stop(process)
+
+
+# --- browser --------------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def page(chromium_path: str) -> Iterator[Page]:
+    """A page of headless Chromium driven by playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _accept_kernel_dialog(page: Page) -> None:
+    """If JupyterLab asks which kernel to start, take its proposal (Python 3), as a person would."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count() and "kernel" in dialog.first.inner_text().lower():
+        dialog.locator(".jp-mod-accept").first.click()
+
+
+def _open_notebook(page: Page, server: LabServer) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url(f"/lab/tree/{NOTEBOOK}"), wait_until="domcontentloaded")
+    expect(page.locator(f"{PANEL} .jp-Notebook .jp-Cell").first).to_be_visible(
+        timeout=NOTEBOOK_OPEN_TIMEOUT_S * 1000)
+    _wait_for_idle_kernel(page, KERNEL_READY_TIMEOUT_S, accept_dialog=True)
+
+
+def _kernel_status(page: Page) -> str:
+    status = page.locator(KERNEL_STATUS)
+    return (status.first.text_content() or "").strip() if status.count() else "(no kernel status shown)"
+
+
+def _wait_for_idle_kernel(page: Page, timeout_s: float, accept_dialog: bool = False) -> None:
+    """Wait until the status bar shows a kernel (not "No Kernel") that is idle."""
+    deadline = time.monotonic() + timeout_s
+    while not re.fullmatch(r"(?!No Kernel).+ \| Idle", status := _kernel_status(page)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the kernel was not idle within {timeout_s:.0f} s (status bar: {status!r})")
+        if accept_dialog:
+            _accept_kernel_dialog(page)
+        page.wait_for_timeout(250)
+
+
+def _prompts(page: Page) -> list[str]:
+    """Input prompts of the notebook's code cells with source, e.g. ['[1]:', '[*]:', '[ ]:']."""
+    return page.eval_on_selector_all(
+        f"{PANEL} .jp-CodeCell",
+        """cells => cells
+            .filter(cell => (cell.querySelector('.jp-InputArea-editor')?.textContent ?? '').trim() !== '')
+            .map(cell => (cell.querySelector('.jp-InputPrompt')?.textContent ?? '').trim())""",
+    )
+
+
+def _run_all_cells(page: Page) -> None:
+    """Run > Run All Cells from JupyterLab's menu bar; wait for the run to start, then to finish."""
+    page.locator(f"{PANEL} .jp-Notebook").click(position={"x": 5, "y": 5})  # make the notebook the current widget
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+    # Run All marks every queued cell [*] at once; the first cell alone (import torch) takes far longer than a frame.
+    busy = f"() => [...document.querySelectorAll('{PANEL} .jp-InputPrompt')].some(p => p.textContent.includes('*'))"
+    page.wait_for_function(busy, polling="raf", timeout=RUN_START_TIMEOUT_S * 1000)
+    page.wait_for_function(f"!({busy})()", polling=500, timeout=RUN_ALL_TIMEOUT_S * 1000)
+    _wait_for_idle_kernel(page, RUN_ALL_TIMEOUT_S)
+
+
+def _error_outputs(page: Page) -> list[str]:
+    texts = page.locator(f'{OUTPUT}[data-mime-type="application/vnd.jupyter.stderr"]').all_text_contents()
+    return [text for text in texts if TRACEBACK.search(text)]
+
+
+def _check_outputs(page: Page) -> None:
+    errors = _error_outputs(page)
+    if errors:
+        raise AssertionError("error output(s) in the notebook:\n" + "\n---\n".join(text[-2000:] for text in errors))
+    prompts = _prompts(page)
+    if not prompts or not all(re.fullmatch(r"\[\d+\]:", prompt) for prompt in prompts):
+        raise AssertionError(f"not every code cell ran; the input prompts are {prompts}")
+
+    first_output = page.locator(f"{PANEL} .jp-CodeCell").first.locator(".jp-OutputArea")
+    banner = first_output.text_content() or ""
+    if BANNER not in banner:
+        raise AssertionError(f"the first code cell's output lacks {BANNER!r}; it shows {banner[:1000]!r}")
+
+    _assert_shown(page, f"{OUTPUT} img", "image output (a matplotlib figure)")
+    # the data set explorer: ipywidgets.interactive with a "class" Dropdown and an IntSlider
+    _assert_shown(page, f"{OUTPUT} .jupyter-widgets.widget-dropdown", "ipywidgets Dropdown (the data set explorer)")
+
+
+def _assert_shown(page: Page, selector: str, what: str) -> None:
+    """Some element matching selector is visible once scrolled to (widgets render a moment after their cell ran)."""
+    from playwright.sync_api import Error as PlaywrightError, expect
+
+    element = page.locator(selector).first
+    try:
+        element.scroll_into_view_if_needed(timeout=SHOWN_TIMEOUT_S * 1000)
+        expect(element).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
+    except PlaywrightError as error:
+        raise AssertionError(f"no {what} is shown: nothing visible matches {selector!r} within "
+                             f"{SHOWN_TIMEOUT_S} s ({error.message.splitlines()[0]})") from None
+
+
+def _screenshot(page: Page, folder: Path) -> Path | str:
+    path = folder / "browser-failure.png"
+    try:
+        page.screenshot(path=str(path), full_page=True)
+    except Exception as error:  # the browser may be gone; the message should still come through
+        return f"(no screenshot: {error})"
+    return path
+
+
+def test_first_notebook_runs_in_jupyterlab(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
+    started, step, failure = time.monotonic(), "opening the notebook", None
+    try:
+        _open_notebook(page, lab_server)
+        step = "running all cells"
+        _run_all_cells(page)
+        step = "checking what the notebook shows"
+        _check_outputs(page)
+    except (AssertionError, PlaywrightError) as error:
+        failure = (f"{NOTEBOOK} in JupyterLab, {step} ({time.monotonic() - started:.0f} s in): {error}\n\n"
+                   f"screenshot: {_screenshot(page, tmp_path)}\n"
+                   f"JupyterLab log (last lines):\n{lab_server.log_tail(30)}")
+    if failure:  # outside the except block, so the report is the message alone, not a chain of tracebacks
+        pytest.fail(failure, pytrace=False)

@@ -1,0 +1,63 @@
+"""kdviz.config: profiles, seeding, device choice, folders, the set-up call."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kdviz import config
+
+
+def test_profile_from_environment_and_argument(monkeypatch):
+    monkeypatch.setenv("KDVIZ_PROFILE", "quick")
+    assert config.get_profile().name == "quick"
+    assert config.get_profile("FULL").name == "full"
+    monkeypatch.delenv("KDVIZ_PROFILE")
+    assert config.get_profile().name == "full"
+
+
+def test_unknown_profile_names_the_choices():
+    with pytest.raises(ValueError, match=r"profile must be one of \['full', 'quick'\], got 'fast'"):
+        config.get_profile("fast")
+
+
+def test_quick_caps_epochs_and_sizes():
+    quick, full = config.get_profile("quick"), config.get_profile("full")
+    assert quick.epochs(15) == 2 and full.epochs(15) == 15 and quick.epochs(1) == 1
+    assert quick.train_size < 60_000 and full.train_size is None
+
+
+def test_seed_everything_repeats_random_draws():
+    config.seed_everything(7)
+    first = torch.rand(3)
+    config.seed_everything(7)
+    assert torch.equal(first, torch.rand(3))
+    with pytest.raises(ValueError, match="seed"):
+        config.seed_everything(-1)
+
+
+def test_device_is_automatic_and_overridable(monkeypatch):
+    monkeypatch.delenv("KDVIZ_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else None
+    device = config.pick_device()
+    assert device.type in ("cuda", "mps", "cpu")
+    if expected:
+        assert device.type == expected
+    monkeypatch.setenv("KDVIZ_DEVICE", "cpu")
+    assert config.pick_device() == torch.device("cpu")
+    with pytest.raises(ValueError, match="device must be"):
+        config.pick_device("tpu9")
+
+
+def test_folders_follow_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("KDVIZ_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("KDVIZ_DATA", str(tmp_path / "d"))
+    assert config.home_dir() == tmp_path / "h" and config.shared_data_dir() == tmp_path / "d"
+    monkeypatch.delenv("KDVIZ_HOME")
+    monkeypatch.delenv("KDVIZ_DATA")
+    assert config.home_dir().parts[-2:] == (".cache", "kdviz") and config.shared_data_dir() is None
+
+
+def test_setup_prints_what_it_chose(capsys):
+    session = config.setup(seed=3, profile="quick", device="cpu")
+    assert capsys.readouterr().out.startswith("kdviz | profile: quick | seed: 3 | device: cpu")
+    assert session.profile.name == "quick" and session.seed == 3 and session.device.type == "cpu"

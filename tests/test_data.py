@@ -1,0 +1,150 @@
+"""kdviz.data: finding, parsing and verifying IDX files, subsets, batches, augmentation."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import idx_bytes, write_fake_dataset
+from kdviz import data
+
+
+def test_parse_idx_round_trip():
+    array = torch.arange(2 * 3 * 4, dtype=torch.uint8).reshape(2, 3, 4)
+    assert torch.equal(data.parse_idx(idx_bytes(array)), array)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"\x01\x00\x08\x01", "bad magic"),
+    (b"\x00\x00\x0d\x01\x00\x00\x00\x01", "type"),
+    (b"\x00\x00\x08\x03\x00\x00", "truncated header"),
+])
+def test_parse_idx_rejects_bad_headers(raw, message):
+    with pytest.raises(data.CorruptDataError, match=message):
+        data.parse_idx(raw, "file.idx")
+
+
+def test_truncated_file_is_an_error_not_fewer_images():
+    raw = idx_bytes(torch.zeros(5, 28, 28, dtype=torch.uint8))
+    with pytest.raises(data.CorruptDataError, match="truncated or corrupt"):
+        data.parse_idx(raw[:-100], "short.idx")
+
+
+def test_loads_from_kdviz_home_in_order(isolated_home):
+    write_fake_dataset(isolated_home / "data" / "mnist")
+    images, labels = data.load("mnist", "test")
+    assert images.shape == (10_000, 28, 28) and images.dtype == torch.uint8
+    assert labels.dtype == torch.int64 and labels.max() == 9
+
+
+def test_kdviz_data_comes_before_kdviz_home(isolated_home, tmp_path, monkeypatch):
+    write_fake_dataset(isolated_home / "data" / "mnist", seed=1)
+    shared = tmp_path / "shared"
+    write_fake_dataset(shared / "MNIST" / "raw", gz=False, seed=2)  # torchvision's layout, uncompressed
+    shared.chmod(0o555)
+    monkeypatch.setenv("KDVIZ_DATA", str(shared))
+    assert data.find_files("mnist", "train")[0].parent == shared / "MNIST" / "raw"
+    images, _ = data.load("mnist", "train", allow_download=False)
+    expected = torch.randint(0, 256, (60_000, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(images, expected)
+
+
+def test_missing_data_names_every_way_to_get_it(monkeypatch):
+    monkeypatch.setattr(data, "download", lambda name: (_ for _ in ()).throw(OSError("no network")))
+    with pytest.raises(data.DataNotFoundError) as caught:
+        data.load("fashion-mnist", "train")
+    message = str(caught.value)
+    for fragment in ("apt-get install dataset-fashion-mnist", "python -m kdviz data", "KDVIZ_DATA",
+                     "KDVIZ_HOME", "no network"):
+        assert fragment in message
+
+
+def test_truncated_gzip_is_a_clear_error(isolated_home):
+    folder = isolated_home / "data" / "mnist"
+    write_fake_dataset(folder, counts=(60_000, 10_000))
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(data.CorruptDataError, match="cannot be read"):
+        data.load("mnist", "test", allow_download=False)
+
+
+def test_wrong_count_is_a_clear_error(isolated_home):
+    write_fake_dataset(isolated_home / "data" / "mnist", counts=(60_000, 9_999))
+    with pytest.raises(data.CorruptDataError, match="10,000 images"):
+        data.load("mnist", "test", allow_download=False)
+
+
+def test_checksum_mismatch_is_detected(isolated_home):
+    folder = isolated_home / "data" / "fashion-mnist"
+    write_fake_dataset(folder)
+    # the fake files have the right shapes but not Fashion-MNIST's content
+    with pytest.raises(data.CorruptDataError, match="checksum"):
+        data.load("fashion-mnist", "train", allow_download=False)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match=r"name must be one of \['fashion-mnist', 'mnist'\], got 'cifar'"):
+        data.load("cifar")
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.load("mnist", "validation")
+
+
+def test_subset_is_balanced_and_deterministic():
+    labels = torch.arange(1000) % 10
+    images = torch.arange(1000, dtype=torch.int64)[:, None, None].expand(1000, 2, 2)
+    first, first_labels = data.subset(images, labels, 105, seed=3)
+    again, _ = data.subset(images, labels, 105, seed=3)
+    other, _ = data.subset(images, labels, 105, seed=4)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    counts = torch.bincount(first_labels, minlength=10)
+    assert counts.max() - counts.min() <= 1 and counts.sum() == 105
+    assert data.subset(images, labels, None)[0] is images
+    with pytest.raises(ValueError, match="size"):
+        data.subset(images, labels, 0)
+
+
+def test_batches_are_normalised_float_and_cover_everything():
+    images = torch.randint(0, 256, (70, 28, 28), dtype=torch.uint8)
+    labels = torch.arange(70) % 10
+    seen = []
+    for x, y in data.batches(images, labels, 32, shuffle=True):
+        assert x.dtype == torch.float32 and x.shape[1:] == (1, 28, 28)
+        seen.append(y)
+    assert [len(y) for y in seen] == [32, 32, 6]
+    assert torch.equal(torch.cat(seen).sort().values, labels.sort().values)
+    x, _ = next(data.batches(images, labels, 70))
+    info = data.DATASETS["fashion-mnist"]
+    assert torch.allclose(x[:, 0], (images.float() / 255 - info.mean) / info.std)
+    with pytest.raises(ValueError, match="batch_size"):
+        next(data.batches(images, labels, 0))
+
+
+def test_augment_flips_and_shifts_within_bounds():
+    image = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    image[0, 10, 5] = 255
+    generator = torch.Generator().manual_seed(0)
+    positions = set()
+    for _ in range(200):
+        out = data.augment(image, generator)
+        assert out.shape == image.shape and out.dtype == torch.uint8 and int(out.sum()) == 255
+        row, col = (out[0] == 255).nonzero()[0].tolist()
+        positions.add((row, col))
+        assert abs(row - 10) <= 2 and (abs(col - 5) <= 2 or abs(col - 22) <= 2)
+    assert any(col > 14 for _, col in positions) and len(positions) > 10  # flips and shifts both happen
+
+
+def test_class_examples_and_counts():
+    labels = torch.tensor([0, 1, 0, 2, 0])
+    images = torch.arange(5)[:, None, None].expand(5, 28, 28).to(torch.uint8)
+    assert data.class_examples(images, labels, 0, start=1, count=5)[:, 0, 0].tolist() == [2, 4]
+    assert data.class_counts(labels, 4).tolist() == [3, 1, 1, 0]
+    with pytest.raises(ValueError, match="label must be in 0..2"):
+        data.class_examples(images, labels, 3)
+
+
+def test_real_fashion_mnist_loads_and_verifies(real_fashion_mnist):
+    train_images, train_labels = data.load("fashion-mnist", "train", allow_download=False)
+    test_images, test_labels = data.load("fashion-mnist", "test", allow_download=False)
+    assert train_images.shape == (60_000, 28, 28) and test_images.shape == (10_000, 28, 28)
+    assert torch.equal(data.class_counts(train_labels), torch.full((10,), 6000))
+    assert torch.equal(data.class_counts(test_labels), torch.full((10,), 1000))
+    assert abs(train_images.float().mean().item() / 255 - data.DATASETS["fashion-mnist"].mean) < 1e-3

@@ -1,0 +1,64 @@
+"""kdviz.measure: counts against hand formulas, bytes against a real file, MACs, latency, the summary table."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from kdviz import measure, models
+
+
+def test_parameter_counts_match_the_formula():
+    layer = nn.Conv2d(3, 16, 5)
+    assert measure.count_parameters(layer) == 16 * 3 * 5 * 5 + 16
+    assert measure.count_parameters(models.build("mlp", hidden=100)) == 784 * 100 + 100 + 100 * 10 + 10
+
+
+def test_nonzero_sees_pruning_masks():
+    layer = nn.Linear(10, 10)
+    prune.l1_unstructured(layer, "weight", amount=0.3)
+    assert measure.count_nonzero(layer) == 70 + 10
+    assert measure.count_parameters(layer) == 110
+
+
+def test_serialized_bytes_equals_a_saved_file(tmp_path):
+    model = models.build("teacher")
+    # torch.save names the records inside its zip after the file; "archive" is the name it gives a buffer
+    torch.save(model.state_dict(), tmp_path / "archive.pt")
+    assert measure.serialized_bytes(model) == (tmp_path / "archive.pt").stat().st_size
+    assert measure.serialized_bytes(model) > 4 * measure.count_parameters(model)  # fp32 plus a little framing
+
+
+def test_macs_of_known_layers():
+    assert measure.macs(nn.Linear(784, 100), (1, 784)) == 784 * 100
+    conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+    assert measure.macs(conv, (1, 8, 10, 10)) == 16 * 10 * 10 * 8 * 9
+    assert measure.macs(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), (2, 1, 28, 28)) == 2 * 7840
+    with pytest.raises(ValueError, match="input_shape"):
+        measure.macs(conv, (1, 0, 10, 10))
+
+
+def test_teacher_macs_add_up_layer_by_layer():
+    expected = (28 * 28 * 32 * 1 * 9 + 28 * 28 * 32 * 32 * 9 + 14 * 14 * 64 * 32 * 9 + 14 * 14 * 64 * 64 * 9
+                + 3136 * 256 + 256 * 10)
+    assert measure.macs(models.build("teacher")) == expected
+
+
+def test_latency_is_positive_and_grows_with_the_batch():
+    model = models.build("mlp")
+    one = measure.latency_ms(model, 1, min_run_time=0.05)
+    many = measure.latency_ms(model, 512, min_run_time=0.05)
+    assert 0 < one < many
+    with pytest.raises(ValueError, match="batch_size"):
+        measure.latency_ms(model, 0)
+
+
+def test_summary_has_a_row_per_model():
+    table = measure.summary({"mlp": models.build("mlp"), "teacher": models.build("teacher")},
+                            {"mlp": 0.85}, min_run_time=0.02)
+    assert list(table.index) == ["mlp", "teacher"]
+    assert set(table.columns) >= {"parameters", "nonzero", "bytes", "MACs", "ms @ batch 1", "ms @ batch 256", "accuracy"}
+    assert table.loc["mlp", "accuracy"] == 0.85 and table.loc["teacher", "MACs"] > table.loc["mlp", "MACs"]
+    with pytest.raises(ValueError, match="accuracies names models not in models"):
+        measure.summary({"mlp": models.build("mlp")}, {"other": 0.5})

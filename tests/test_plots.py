@@ -1,0 +1,64 @@
+"""kdviz.plots: every function returns a Figure with the expected content, and leaves pyplot untouched."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from kdviz import landscape, plots
+from kdviz.data import CLASSES
+from kdviz.train import History
+
+
+@pytest.fixture(autouse=True)
+def no_pyplot_figures():
+    before = plt.get_fignums()
+    yield
+    assert plt.get_fignums() == before, "a plot function left a pyplot figure open"
+
+
+def test_image_grid_and_class_examples():
+    images = torch.randint(0, 256, (20, 28, 28), dtype=torch.uint8)
+    fig = plots.plot_images(images[:10], titles=[str(i) for i in range(10)], columns=5)
+    assert isinstance(fig, Figure) and len(fig.axes) == 10 and fig.axes[3].get_title() == "3"
+    fig = plots.plot_class_examples(images, torch.arange(20) % 10, CLASSES["fashion-mnist"], per_class=2)
+    assert [ax.get_title() for ax in fig.axes[:10]] == list(CLASSES["fashion-mnist"])
+    with pytest.raises(ValueError, match="images"):
+        plots.plot_images(torch.zeros(0, 28, 28))
+
+
+def test_class_balance_draws_one_bar_per_class_and_split():
+    fig = plots.plot_class_balance({"train": torch.full((10,), 6000), "test": torch.full((10,), 1000)},
+                                   CLASSES["fashion-mnist"])
+    widths = sorted({round(p.get_width()) for p in fig.axes[0].patches})
+    assert len(fig.axes[0].patches) == 20 and widths == [1000, 6000]
+
+
+def test_history_plots_both_curves():
+    history = History([{"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5, "test_loss": 1.2 / e,
+                        "test_accuracy": 0.4 + e / 100, "seconds": 1.0} for e in (1, 2, 3)])
+    fig = plots.plot_history(history)
+    loss_ax, accuracy_ax = fig.axes
+    assert len(loss_ax.lines) == 2 and list(accuracy_ax.lines[1].get_ydata()) == pytest.approx([41, 42, 43])
+    with pytest.raises(ValueError, match="no epochs"):
+        plots.plot_history(History())
+
+
+def test_landscape_chart_has_a_bubble_per_model():
+    records = landscape.imagenet_classifiers()
+    fig = plots.plot_landscape(records)
+    points = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
+    assert points == len(records) and fig.axes[0].get_xscale() == "log"
+
+
+def test_comparison_plot_shows_each_measure():
+    table = pd.DataFrame({"bytes": [3.5e6, 3.2e5], "MACs": [1.9e7, 8e4], "ms @ batch 1": [0.5, 0.05],
+                          "ms @ batch 256": [300, 10], "accuracy": [0.93, 0.88]}, index=["teacher", "mlp"])
+    fig = plots.plot_comparison(table)
+    assert [ax.get_title() for ax in fig.axes] == ["size (MB)", "MMACs per image", "ms @ batch 1",
+                                                   "ms @ batch 256", "test accuracy (%)"]
+    assert [p.get_width() for p in fig.axes[4].patches] == pytest.approx([93, 88])
+    with pytest.raises(ValueError, match="at least one model"):
+        plots.plot_comparison(table.iloc[:0])
