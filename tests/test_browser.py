@@ -45,6 +45,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REQUIRE_VARIABLE = "KDVIZ_REQUIRE_BROWSER"
+ENVIRONMENT_AT_IMPORT = dict(os.environ)  # before fixtures (tests/conftest.py) change KDVIZ_HOME and KDVIZ_DATA
 
 SERVER_START_TIMEOUT_S = 90
 NOTEBOOK_OPEN_TIMEOUT_S = 120
@@ -125,11 +126,24 @@ def _copy_notebooks(destination: Path) -> Path:
 
 
 def _server_environment(tmp_path: Path) -> dict[str, str]:
-    """The current environment in the quick profile; the kernel inherits it (an existing KDVIZ_HOME is kept)."""
-    env = dict(os.environ, KDVIZ_PROFILE="quick", PYTHONUNBUFFERED="1",
+    """The environment pytest was started with, in the quick profile; the kernel inherits it.
+
+    It is the environment seen when this module was imported, before any fixture ran: tests/conftest.py gives
+    every test its own empty KDVIZ_HOME and removes KDVIZ_DATA, whereas the notebook should run as it does for a
+    person (and for nbval): with the KDVIZ_HOME (cached checkpoints) and KDVIZ_DATA that were set, if any.
+    """
+    env = dict(ENVIRONMENT_AT_IMPORT, KDVIZ_PROFILE="quick", PYTHONUNBUFFERED="1",
                JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"))
     env.pop("MPLBACKEND", None)  # let the kernel use the inline backend, as in a person's JupyterLab
     return env
+
+
+def _write_lab_settings(folder: Path) -> Path:
+    """User settings for a fresh JupyterLab: no news or update checks, so no toast covers the notebook."""
+    notification = folder / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True, exist_ok=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    return folder
 
 
 def _lab_command(port: int, token: str, root: Path, tmp_path: Path) -> list[str]:
@@ -141,9 +155,9 @@ def _lab_command(port: int, token: str, root: Path, tmp_path: Path) -> list[str]
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
-        # a fresh workspace and default settings, whatever the user's JupyterLab remembers
+        # a fresh workspace and our own settings, whatever the user's JupyterLab remembers
         f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
-        f"--LabApp.user_settings_dir={tmp_path / 'lab-settings'}",
+        f"--LabApp.user_settings_dir={_write_lab_settings(tmp_path / 'lab-settings')}",
     ]
 
 
@@ -152,7 +166,7 @@ def _wait_for_server(process: subprocess.Popen, server: LabServer) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"JupyterLab exited with code {process.returncode} before answering; its log:\n"
-                        f"{server.log_tail()}")
+                        f"{server.log_tail()}", pytrace=False)
         try:
             with urllib.request.urlopen(server.url("/api/status"), timeout=5) as response:
                 if response.status == 200:
@@ -161,7 +175,7 @@ def _wait_for_server(process: subprocess.Popen, server: LabServer) -> None:
             pass
         time.sleep(0.5)
     pytest.fail(f"JupyterLab did not answer {server.base_url}/api/status within {SERVER_START_TIMEOUT_S} s; "
-                f"its log:\n{server.log_tail()}")
+                f"its log:\n{server.log_tail()}", pytrace=False)
 
 
 def _shut_down_kernels(server: LabServer) -> None:
@@ -278,8 +292,15 @@ def _run_all_cells(page: Page) -> None:
 
 
 def _error_outputs(page: Page) -> list[str]:
-    texts = page.locator(f'{OUTPUT}[data-mime-type="application/vnd.jupyter.stderr"]').all_text_contents()
-    return [text for text in texts if TRACEBACK.search(text)]
+    """Texts of the outputs that are error tracebacks; the first one is scrolled into view for the screenshot."""
+    errors = []
+    for output in page.locator(f'{OUTPUT}[data-mime-type="application/vnd.jupyter.stderr"]').all():
+        text = output.text_content() or ""
+        if TRACEBACK.search(text):
+            if not errors:
+                output.scroll_into_view_if_needed()
+            errors.append(text)
+    return errors
 
 
 def _check_outputs(page: Page) -> None:

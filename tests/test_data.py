@@ -148,3 +148,34 @@ def test_real_fashion_mnist_loads_and_verifies(real_fashion_mnist):
     assert torch.equal(data.class_counts(train_labels), torch.full((10,), 6000))
     assert torch.equal(data.class_counts(test_labels), torch.full((10,), 1000))
     assert abs(train_images.float().mean().item() / 255 - data.DATASETS["fashion-mnist"].mean) < 1e-3
+
+
+def test_download_is_the_last_resort_and_its_files_are_used(isolated_home, monkeypatch):
+    calls = []
+
+    def fake_download(name):  # stands in for torchvision's download, which writes <root>/MNIST/raw
+        calls.append(name)
+        write_fake_dataset(isolated_home / "data" / "MNIST" / "raw", gz=False)
+
+    monkeypatch.setattr(data, "download", fake_download)
+    with pytest.raises(data.DataNotFoundError):
+        data.load("mnist", "train", allow_download=False)
+    assert calls == []
+    images, _ = data.load("mnist", "train")
+    assert calls == ["mnist"] and images.shape == (60_000, 28, 28)
+    data.load("mnist", "test")
+    assert calls == ["mnist"]  # found locally from now on
+
+
+def test_download_uses_torchvision_with_kdviz_home_as_root(isolated_home, monkeypatch):
+    import torchvision
+
+    seen = []
+
+    class FakeMNIST:
+        def __init__(self, root, train, download):
+            seen.append((root, train, download))
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
+    assert data.download("mnist") == isolated_home / "data" / "MNIST" / "raw"
+    assert seen == [(str(isolated_home / "data"), True, True), (str(isolated_home / "data"), False, True)]
