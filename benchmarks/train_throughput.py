@@ -241,9 +241,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(models.ZOO), default="teacher", help="architecture (default: teacher)")
-    parser.add_argument("--images", type=int, default=None, help="training images per pass (default 12800; --quick: 1024)")
+    parser.add_argument("--images", type=int, default=None, help="training images per pass (default 12800; --quick: 512)")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats of each loop (default 3; --quick: 1)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up batches per run (default 4; --quick: 2)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up batches per run (default 4; --quick: 1)")
     parser.add_argument("--workers", type=int, default=None,
                         help="also time the DataLoader with this many workers (default 2; --quick: 0 = skip)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
@@ -252,9 +252,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed")
     args = parser.parse_args(argv)
     quick = args.quick
-    args.images = args.images if args.images is not None else (1024 if quick else 12_800)
+    args.images = args.images if args.images is not None else (512 if quick else 12_800)
     args.repeats = args.repeats if args.repeats is not None else (1 if quick else 3)
-    args.warmup = args.warmup if args.warmup is not None else (2 if quick else 4)
+    args.warmup = args.warmup if args.warmup is not None else (1 if quick else 4)
     args.workers = args.workers if args.workers is not None else (0 if quick else 2)
     if args.images < BATCH_SIZE or args.repeats < 1 or args.warmup < 1 or args.workers < 0:
         parser.error(f"need --images >= {BATCH_SIZE}, --repeats >= 1, --warmup >= 1, --workers >= 0")
@@ -343,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  batches: kdviz.data.batches {per_batch['kdviz']:.3f} ms, hand-written slicing {per_batch['hand']:.3f} ms, "
           f"DataLoader (workers=0) {per_batch['loader']:.3f} ms;  "
           f"model step (forward, backward, SGD) about {step_ms:.2f} ms")
+    print(f"  batches alone, kdviz against the others: {per_batch['hand'] / per_batch['kdviz']:.2f}x the hand-written "
+          f"slicing, {per_batch['loader'] / per_batch['kdviz']:.1f}x the DataLoader")
     print(f"  data share of a step: kdviz {100 * per_batch['kdviz'] / (step_ms + per_batch['kdviz']):.1f}%, "
           f"DataLoader {100 * per_batch['loader'] / (step_ms + per_batch['loader']):.1f}%;  "
           f"even with free batches kdviz / DataLoader could reach at most "

@@ -44,7 +44,7 @@ class History:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1000,
+def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 256,
                    device: torch.device | str | None = None, name: str = "fashion-mnist") -> torch.Tensor:
     """The model's logits (N, classes) for uint8 images, on the CPU."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -56,7 +56,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 
     return torch.cat(outputs)
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000,
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 256,
              device: torch.device | str | None = None, name: str = "fashion-mnist") -> Evaluation:
     """Mean cross-entropy and accuracy of a model on uint8 images and their labels."""
     if len(images) == 0 or len(images) != len(labels):

@@ -1,0 +1,54 @@
+"""Every notebook follows the workbook's conventions (nbval re-executes them; this checks their shape)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def notebook(request):
+    return nbformat.read(request.param, as_version=4)
+
+
+def test_there_are_notebooks_named_in_order():
+    assert NOTEBOOKS, "no notebooks found"
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name) for p in NOTEBOOKS)
+
+
+def test_opens_with_objectives_prerequisites_and_time(notebook):
+    first = notebook.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    for word in ("Objectives", "Prerequisites", "Time"):
+        assert f"**{word}" in first.source, f"the first cell should state the {word.lower()}"
+
+
+def test_first_code_cell_sets_profile_seed_and_device(notebook):
+    code = next(c for c in notebook.cells if c.cell_type == "code")
+    assert "kdviz.setup(" in code.source
+
+
+def test_ends_with_summary_and_checked_exercises(notebook):
+    sources = [c.source for c in notebook.cells]
+    assert any(s.lstrip().startswith("## Summary") or "\n## Summary" in s for s in sources)
+    assert any("## Exercises" in s for s in sources)
+    assert any("checks.check_" in s for s in sources if s), "exercises should be checked with kdviz.checks"
+
+
+def test_no_device_hard_coding_or_path_hacks(notebook):
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert ".cuda()" not in cell.source
+            assert not re.search(r"%run |sys\.path\.(insert|append)", cell.source)
+
+
+def test_committed_executed_without_errors(notebook):
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), "commit the notebook executed (full profile)"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    banner = "".join(o.get("text", "") for o in code[0].outputs)
+    assert "profile: full" in banner, "commit the notebook executed in the full profile"
