@@ -50,10 +50,6 @@ from pathlib import Path
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # the benchmark is about the CPU: hide any GPU
 os.environ["KDVIZ_DEVICE"] = "cpu"
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # the working tree's kdviz, installed or not
-
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 from torch import nn  # noqa: E402

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -122,7 +123,7 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as handle:
                 return handle.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
         raise CorruptDataError(f"{path} cannot be read ({error}); delete it and fetch the data again") from error
 
 

@@ -67,6 +67,17 @@ def test_truncated_gzip_is_a_clear_error(isolated_home):
         data.load("mnist", "test", allow_download=False)
 
 
+def test_corrupt_gzip_is_a_clear_error(isolated_home):
+    folder = isolated_home / "data" / "mnist"
+    write_fake_dataset(folder)
+    path = folder / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[20:40] = bytes(20)  # damage the compressed stream, keep the length
+    path.write_bytes(bytes(raw))
+    with pytest.raises(data.CorruptDataError, match="cannot be read"):
+        data.load("mnist", "train", allow_download=False)
+
+
 def test_wrong_count_is_a_clear_error(isolated_home):
     write_fake_dataset(isolated_home / "data" / "mnist", counts=(60_000, 9_999))
     with pytest.raises(data.CorruptDataError, match="10,000 images"):
