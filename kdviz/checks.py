@@ -36,54 +36,73 @@ def _call(fn: Callable, *args):
         return None, CheckResult(False, f"Calling your function with {args} raised {type(error).__name__}: {error}")
 
 
-CONV_CASES = ((1, 32, 3, True), (32, 64, 3, False), (3, 16, 5, True), (64, 128, 1, False))
+def _compare(fn: Callable, cases: list[dict], reference: Callable[..., int], source: str,
+             hint: Callable[..., str]) -> CheckResult | None:
+    """Run ``fn`` on each case (keyword arguments); the first mismatch with ``reference`` fails with a hint."""
+    for case in cases:
+        expected = reference(**case)
+        got, failure = _call(fn, *case.values())
+        if failure is not None:
+            return failure
+        if got != expected:
+            described = ", ".join(f"{key}={value}" for key, value in case.items())
+            return CheckResult(False, f"For {described} your function gives {got}, {source} {expected}. "
+                                      f"Hint: {hint(got=got, expected=expected, **case)}")
+    return None
+
+
+CONV_CASES = [dict(in_channels=1, out_channels=32, kernel_size=3, bias=True),
+              dict(in_channels=32, out_channels=64, kernel_size=3, bias=False),
+              dict(in_channels=3, out_channels=16, kernel_size=5, bias=True),
+              dict(in_channels=64, out_channels=128, kernel_size=1, bias=False)]
+
+
+def _conv2d_parameters(in_channels: int, out_channels: int, kernel_size: int, bias: bool) -> int:
+    return measure.count_parameters(nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias))
+
+
+def _conv2d_parameters_hint(got, expected, in_channels, out_channels, kernel_size, bias) -> str:
+    weights = in_channels * out_channels * kernel_size ** 2
+    if bias and got == weights:
+        return "you counted the weights but not the biases: a layer with bias=True has one bias per output channel."
+    if not bias and got == weights + out_channels:
+        return "with bias=False the layer has no biases at all."
+    if got - (out_channels if bias else 0) in (in_channels * out_channels * kernel_size, in_channels * out_channels):
+        return "a kernel is square: kernel_size x kernel_size weights per (input, output) channel pair."
+    return "every output channel has one kernel_size x kernel_size filter for every input channel."
 
 
 def check_conv2d_parameters(fn: Callable[[int, int, int, bool], int]) -> CheckResult:
     """Notebook 00: ``fn(in_channels, out_channels, kernel_size, bias)`` counts a Conv2d's parameters."""
-    for in_channels, out_channels, kernel_size, bias in CONV_CASES:
-        expected = measure.count_parameters(nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias))
-        got, failure = _call(fn, in_channels, out_channels, kernel_size, bias)
-        if failure is not None:
-            return failure
-        if got == expected:
-            continue
-        case = f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={kernel_size}, bias={bias}"
-        weights = in_channels * out_channels * kernel_size ** 2
-        if bias and got == weights:
-            hint = "you counted the weights but not the biases: a layer with bias=True has one bias per output channel."
-        elif not bias and got == weights + out_channels:
-            hint = "with bias=False the layer has no biases at all."
-        elif got - (out_channels if bias else 0) in (in_channels * out_channels * kernel_size,
-                                                      in_channels * out_channels):
-            hint = "a kernel is square: kernel_size x kernel_size weights per (input, output) channel pair."
-        else:
-            hint = "every output channel has one kernel_size x kernel_size filter for every input channel."
-        return CheckResult(False, f"For {case} your function gives {got}, PyTorch's layer has {expected}. Hint: {hint}")
+    failure = _compare(fn, CONV_CASES, _conv2d_parameters, "PyTorch's layer has", _conv2d_parameters_hint)
+    if failure is not None:
+        return failure
     return CheckResult(True, f"Your count matches nn.Conv2d on all {len(CONV_CASES)} shapes.")
 
 
-MAC_CASES = ((1, 32, 3, 28), (32, 64, 3, 14), (16, 16, 1, 7), (3, 8, 5, 32))
+MAC_CASES = [dict(in_channels=1, out_channels=32, kernel_size=3, size=28),
+             dict(in_channels=32, out_channels=64, kernel_size=3, size=14),
+             dict(in_channels=16, out_channels=16, kernel_size=1, size=7),
+             dict(in_channels=3, out_channels=8, kernel_size=5, size=32)]
+
+
+def _conv2d_macs(in_channels: int, out_channels: int, kernel_size: int, size: int) -> int:
+    layer = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+    return measure.macs(layer, (1, in_channels, size, size))
+
+
+def _conv2d_macs_hint(got, expected, in_channels, out_channels, kernel_size, size) -> str:
+    if got == in_channels * out_channels * kernel_size ** 2:
+        return "the filters are applied at every one of the size x size output positions."
+    if got == 2 * expected:
+        return "you counted FLOPs (a multiply and an add); a MAC is one multiply-accumulate, half as many."
+    return "each output value needs kernel_size^2 x in_channels MACs, and there are out_channels x size^2 of them."
 
 
 def check_conv2d_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
     """Notebook 00: ``fn(in_channels, out_channels, kernel_size, size)`` gives the MACs of a 'same'-padded
     Conv2d (stride 1) on a ``size`` x ``size`` feature map, as torch.utils.flop_counter counts them."""
-    for in_channels, out_channels, kernel_size, size in MAC_CASES:
-        layer = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
-        expected = measure.macs(layer, (1, in_channels, size, size))
-        got, failure = _call(fn, in_channels, out_channels, kernel_size, size)
-        if failure is not None:
-            return failure
-        if got == expected:
-            continue
-        case = f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={kernel_size}, size={size}"
-        per_position = in_channels * out_channels * kernel_size ** 2
-        if got == per_position:
-            hint = "the filters are applied at every one of the size x size output positions."
-        elif got == 2 * expected:
-            hint = "you counted FLOPs (a multiply and an add); a MAC is one multiply-accumulate, half as many."
-        else:
-            hint = "each output value needs kernel_size^2 x in_channels MACs, and there are out_channels x size^2 of them."
-        return CheckResult(False, f"For {case} your function gives {got}, the flop counter measures {expected}. Hint: {hint}")
+    failure = _compare(fn, MAC_CASES, _conv2d_macs, "the flop counter measures", _conv2d_macs_hint)
+    if failure is not None:
+        return failure
     return CheckResult(True, f"Your formula matches torch.utils.flop_counter on all {len(MAC_CASES)} layers.")
