@@ -1,0 +1,139 @@
+"""Knowledge distillation: soft targets, the alpha/T loss, and what temperature does (introduced in 04)."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch.nn import functional as F
+
+UNLABELLED = -1  # a label that says "no label": only the soft term learns from such an example
+
+
+def check_temperature(T: float) -> float:
+    """T as a float, or a ValueError naming the argument and its range."""
+    if isinstance(T, bool) or not isinstance(T, (int, float)) or not math.isfinite(T) or T <= 0:
+        raise ValueError(f"T (the temperature) must be a finite number > 0, got {T!r}")
+    return float(T)
+
+
+def check_alpha(alpha: float) -> float:
+    """alpha as a float, or a ValueError naming the argument and its range."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha (the weight of the soft term) must be in [0, 1], got {alpha!r}")
+    return float(alpha)
+
+
+def _check_logits(logits: torch.Tensor, name: str) -> None:
+    if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[-1] < 2 or logits.numel() == 0:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"{name} must be a tensor of logits (..., classes) with at least 2 classes, got {shape}")
+
+
+def soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
+    """softmax(logits / T) over the last dimension: T = 1 is the usual softmax, larger T is softer."""
+    _check_logits(logits, "logits")
+    return torch.softmax(logits / check_temperature(T), dim=-1)
+
+
+def entropy(probabilities: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in bits of each distribution (last dimension): 0 for one-hot, log2(C) for uniform."""
+    return -(probabilities * torch.log2(probabilities.clamp_min(1e-30))).sum(-1)
+
+
+def _check_batch(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> None:
+    _check_logits(student_logits, "student_logits")
+    _check_logits(teacher_logits, "teacher_logits")
+    if student_logits.dim() != 2:
+        raise ValueError(f"student_logits must be (batch, classes), got {tuple(student_logits.shape)}")
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError("student_logits and teacher_logits must have the same shape (batch, classes), got "
+                         f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
+    if labels.shape != student_logits.shape[:1] or labels.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"labels must be integers of shape ({student_logits.shape[0]},), "
+                         f"got {labels.dtype} {tuple(labels.shape)}")
+    classes = student_logits.shape[1]
+    if labels.numel() and (labels.max() >= classes or labels.min() < UNLABELLED):
+        raise ValueError(f"labels must be in 0..{classes - 1} (or {UNLABELLED} for unlabelled), "
+                         f"got values from {int(labels.min())} to {int(labels.max())}")
+
+
+def soft_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float) -> torch.Tensor:
+    """KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch, *without* the T^2 factor."""
+    T = check_temperature(T)
+    return F.kl_div(F.log_softmax(student_logits / T, dim=-1), F.log_softmax(teacher_logits / T, dim=-1),
+                    reduction="batchmean", log_target=True)
+
+
+def hard_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy with the true labels at T = 1, over the labelled examples only (0 if there are none)."""
+    labelled = labels != UNLABELLED
+    if not labelled.any():
+        return student_logits.sum() * 0.0
+    return F.cross_entropy(student_logits[labelled], labels[labelled])
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      T: float, alpha: float) -> torch.Tensor:
+    """alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, labels).
+
+    alpha weights the *soft* term (as in Hinton et al. 2015 and the talk: alpha = 0.9 is mostly teacher). The
+    T^2 keeps the soft term's gradients the same size whatever T, so alpha means the same thing at every T.
+    Labels equal to ``UNLABELLED`` (-1) contribute only to the soft term (a transfer set without labels).
+    """
+    alpha = check_alpha(alpha)
+    T = check_temperature(T)
+    _check_batch(student_logits, teacher_logits, labels)
+    return alpha * T ** 2 * soft_loss(student_logits, teacher_logits, T) + (1 - alpha) * hard_loss(student_logits, labels)
+
+
+def loss_breakdown(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                   T: float, alpha: float) -> dict[str, float]:
+    """Both terms of the loss at (T, alpha) and the norm of each weighted term's gradient w.r.t. the student's logits.
+
+    Keys: soft (T^2 * KL), hard (CE), total, soft_grad, hard_grad, soft_grad_without_T2 (what the talk's formula,
+    which omits T^2, would give).
+    """
+    alpha, T = check_alpha(alpha), check_temperature(T)
+    _check_batch(student_logits, teacher_logits, labels)
+    logits = student_logits.detach().clone().requires_grad_(True)
+    teacher = teacher_logits.detach()
+    kl = soft_loss(logits, teacher, T)
+    ce = hard_loss(logits, labels)
+    (kl_grad,) = torch.autograd.grad(kl, logits, retain_graph=True)
+    ce_grad = torch.autograd.grad(ce, logits)[0] if ce.requires_grad else torch.zeros_like(logits)
+    kl, ce = kl.item(), ce.item()
+    return {
+        "soft": T ** 2 * kl, "hard": ce, "total": alpha * T ** 2 * kl + (1 - alpha) * ce,
+        "soft_grad": float(alpha * T ** 2 * kl_grad.norm()), "hard_grad": float((1 - alpha) * ce_grad.norm()),
+        "soft_grad_without_T2": float(alpha * kl_grad.norm()),
+    }
+
+
+def gradient_scaling(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                     temperatures: Sequence[float]) -> dict[str, list[float]]:
+    """Norm of the KL term's gradient w.r.t. the student's logits at each T, without and with the T^2 factor."""
+    without, with_t2 = [], []
+    for T in temperatures:
+        logits = student_logits.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(soft_loss(logits, teacher_logits.detach(), T), logits)
+        without.append(float(grad.norm()))
+        with_t2.append(float(grad.norm() * check_temperature(T) ** 2))
+    return {"T": [float(T) for T in temperatures], "without_T2": without, "with_T2": with_t2}
+
+
+def entropy_curve(logits: torch.Tensor, temperatures: Sequence[float]) -> list[float]:
+    """Mean entropy (bits) of the soft targets at each temperature."""
+    return [float(entropy(soft_targets(logits, T)).mean()) for T in temperatures]
+
+
+def class_similarity(teacher_logits: torch.Tensor, labels: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    """(C, C) matrix whose row c is the teacher's average soft target over the images of true class c."""
+    _check_logits(teacher_logits, "teacher_logits")
+    if labels.shape != teacher_logits.shape[:1]:
+        raise ValueError(f"labels must have shape ({teacher_logits.shape[0]},), got {tuple(labels.shape)}")
+    classes = teacher_logits.shape[-1]
+    probabilities = soft_targets(teacher_logits, T)
+    totals = torch.zeros(classes, classes).index_add_(0, labels, probabilities.float())
+    counts = torch.bincount(labels, minlength=classes).clamp_min(1)
+    return totals / counts[:, None]
