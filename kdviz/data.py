@@ -280,12 +280,17 @@ def batches(
     augmentation: bool = False,
     device: torch.device | str = "cpu",
     name: str = "fashion-mnist",
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Float batches (B, 1, 28, 28) on ``device`` from uint8 tensors; images stay uint8 until a batch is formed."""
+    extra: torch.Tensor | None = None,
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Float batches (B, 1, 28, 28) on ``device`` from uint8 tensors; images stay uint8 until a batch is formed.
+
+    Yields (x, y), or (x, y, e) when ``extra`` (one row per image, e.g. a teacher's logits) is given.
+    """
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if len(images) != len(labels):
-        raise ValueError(f"images and labels must have the same length, got {len(images)} and {len(labels)}")
+    if len(images) != len(labels) or (extra is not None and len(extra) != len(labels)):
+        lengths = [len(images), len(labels)] + ([len(extra)] if extra is not None else [])
+        raise ValueError(f"images, labels (and extra) must have the same length, got {lengths}")
     generator = generator or torch.Generator().manual_seed(0)
     order = torch.randperm(len(labels), generator=generator) if shuffle else torch.arange(len(labels))
     for start in range(0, len(order), batch_size):
@@ -293,8 +298,9 @@ def batches(
         batch = images.index_select(0, index)  # several times faster than images[index] for a uint8 gather
         if augmentation:
             batch = augment(batch, generator)
-        yield (normalize(batch, name).to(device, non_blocking=True),
-               labels.index_select(0, index).to(device, non_blocking=True))
+        x = normalize(batch, name).to(device, non_blocking=True)
+        y = labels.index_select(0, index).to(device, non_blocking=True)
+        yield (x, y) if extra is None else (x, y, extra.index_select(0, index).to(device, non_blocking=True))
 
 
 def class_examples(images: torch.Tensor, labels: torch.Tensor, label: int, start: int = 0, count: int = 8) -> torch.Tensor:

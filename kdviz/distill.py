@@ -5,7 +5,10 @@ import math
 from typing import Sequence
 
 import torch
+from torch import nn
 from torch.nn import functional as F
+
+from kdviz import train
 
 UNLABELLED = -1  # a label that says "no label": only the soft term learns from such an example
 
@@ -137,3 +140,26 @@ def class_similarity(teacher_logits: torch.Tensor, labels: torch.Tensor, T: floa
     totals = torch.zeros(classes, classes).index_add_(0, labels, probabilities.float())
     counts = torch.bincount(labels, minlength=classes).clamp_min(1)
     return totals / counts[:, None]
+
+
+def fit_student(student: nn.Module, teacher_logits: torch.Tensor, train_split: tuple[torch.Tensor, torch.Tensor],
+                test: tuple[torch.Tensor, torch.Tensor] | None = None, *, T: float, alpha: float, epochs: int,
+                lr: float, batch_size: int = 128, weight_decay: float = 5e-4, seed: int = 0,
+                device: torch.device | str | None = None, progress: bool = True,
+                description: str = "distilling") -> train.History:
+    """Train ``student`` on ``distillation_loss`` against precomputed ``teacher_logits`` (one row per training image).
+
+    Labels of ``UNLABELLED`` (-1) make a transfer set: those images teach through the soft term only.
+    """
+    T, alpha = check_temperature(T), check_alpha(alpha)
+    images, labels = train_split
+    if teacher_logits.shape[0] != len(labels):
+        raise ValueError(f"teacher_logits must have one row per training image ({len(labels)}), "
+                         f"got {tuple(teacher_logits.shape)}")
+
+    def loss_fn(student_logits: torch.Tensor, batch_labels: torch.Tensor, batch_teacher: torch.Tensor) -> torch.Tensor:
+        return distillation_loss(student_logits, batch_teacher, batch_labels, T, alpha)
+
+    return train.fit(student, train_split, test, epochs=epochs, lr=lr, batch_size=batch_size,
+                     weight_decay=weight_decay, augmentation=False, seed=seed, device=device, progress=progress,
+                     description=description, extra=teacher_logits.float(), loss_fn=loss_fn)

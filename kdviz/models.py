@@ -36,9 +36,24 @@ def mlp(hidden: int = 100) -> nn.Sequential:
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, NUM_CLASSES))
 
 
+def student_cnn(width: int = 8) -> nn.Sequential:
+    """A small student: two 3x3 convolution blocks (width, 2*width) with pooling, then one linear layer.
+
+    width 8 gives about 9k parameters, width 16 about 21k (the teacher has 871k).
+    """
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return nn.Sequential(
+        *conv_bn_relu(1, width), nn.MaxPool2d(2),  # (B, w, 14, 14)
+        *conv_bn_relu(width, 2 * width), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
+        nn.Flatten(), nn.Linear(2 * width * 7 * 7, NUM_CLASSES),
+    )
+
+
 ZOO: dict[str, Callable[..., nn.Module]] = {
     "teacher": teacher_cnn,
     "mlp": mlp,
+    "student_cnn": student_cnn,
 }
 
 

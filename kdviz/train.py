@@ -9,7 +9,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -70,12 +70,21 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, ba
 def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: int, lr: float,
         batch_size: int = 128, weight_decay: float = 5e-4, augmentation: bool = False, seed: int = 0,
         device: torch.device | str | None = None, name: str = "fashion-mnist", progress: bool = True,
-        description: str = "training") -> History:
-    """Train with SGD (Nesterov momentum) and a one-cycle learning rate; evaluate on ``test`` after each epoch."""
+        description: str = "training", extra: torch.Tensor | None = None,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None) -> History:
+    """Train with SGD (Nesterov momentum) and a one-cycle learning rate; evaluate on ``test`` after each epoch.
+
+    By default the loss is cross-entropy; ``loss_fn(logits, labels, extra_batch)`` replaces it, with ``extra`` a
+    tensor of one row per training image (a teacher's logits, for distillation). Labels of -1 mark unlabelled
+    images: they are left out of the training accuracy.
+    """
     if not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
+    if extra is not None and augmentation:
+        raise ValueError("augmentation must be False when extra is given: the rows of extra (e.g. a teacher's "
+                         "logits) belong to the original images, not to flipped or shifted ones")
     device = torch.device(device) if device is not None else config.pick_device()
     images, labels = train
     steps_per_epoch = -(-len(labels) // batch_size)
@@ -83,6 +92,7 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
+    labelled = int((labels >= 0).sum())
     history = History()
     bar = tqdm(total=epochs * steps_per_epoch, desc=description, disable=not progress, unit="batch")
     for epoch in range(1, epochs + 1):
@@ -90,10 +100,10 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
         started = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
-        for x, y in data.batches(images, labels, batch_size, shuffle=True, generator=generator,
-                                 augmentation=augmentation, device=device, name=name):
+        for x, y, *rest in data.batches(images, labels, batch_size, shuffle=True, generator=generator,
+                                        augmentation=augmentation, device=device, name=name, extra=extra):
             logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y)
+            loss = loss_fn(logits, y, rest[0] if rest else None) if loss_fn else nn.functional.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -102,7 +112,7 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
             correct += (logits.detach().argmax(1) == y).sum()
             bar.update()
         record = {"epoch": epoch, "train_loss": loss_sum.item() / len(labels),
-                  "train_accuracy": correct.item() / len(labels)}
+                  "train_accuracy": correct.item() / max(labelled, 1)}
         if test is not None:
             result = evaluate(model, *test, device=device, name=name)
             record.update(test_loss=result.loss, test_accuracy=result.accuracy)

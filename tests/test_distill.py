@@ -129,3 +129,29 @@ def test_class_similarity_rows_are_average_soft_targets():
     similarity = distill.class_similarity(logits, labels, T=2)
     assert torch.allclose(similarity[0], distill.soft_targets(logits[:2], 2).mean(0))
     assert torch.allclose(similarity[:2].sum(1), torch.ones(2)) and similarity[2].sum() == 0  # class 2 unseen
+
+
+def _striped(count: int, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 10
+    images = torch.randint(0, 60, (count, 28, 28), generator=generator)
+    images[torch.arange(count), 2 * labels] = 255
+    return images.to(torch.uint8), labels
+
+
+def test_a_student_learns_from_soft_targets_alone():
+    from kdviz import models, train
+
+    images, labels = _striped(400, 0)
+    teacher_logits = nn.functional.one_hot(labels, 10).float() * 6  # a confident, correct "teacher"
+    unlabelled = torch.full_like(labels, distill.UNLABELLED)
+    torch.manual_seed(0)
+    student = models.build("mlp", hidden=32)
+    history = distill.fit_student(student, teacher_logits, (images, unlabelled), _striped(200, 1), T=4, alpha=1.0,
+                                  epochs=3, lr=0.1, batch_size=50, device="cpu", progress=False)
+    assert history.final_test_accuracy > 0.9  # no label was seen: all it knows came from the teacher
+    assert history.records[0]["train_accuracy"] == 0  # nothing labelled to score
+    with pytest.raises(ValueError, match="one row per training image"):
+        distill.fit_student(student, teacher_logits[:10], (images, labels), T=4, alpha=0.5, epochs=1, lr=0.1)
+    with pytest.raises(ValueError, match="augmentation must be False"):
+        train.fit(student, (images, labels), epochs=1, lr=0.1, augmentation=True, extra=teacher_logits)

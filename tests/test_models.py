@@ -19,7 +19,7 @@ def test_teacher_size_follows_its_width():
 
 
 def test_bad_names_and_arguments():
-    with pytest.raises(ValueError, match=r"name must be one of \['mlp', 'teacher'\]"):
+    with pytest.raises(ValueError, match=r"name must be one of \['mlp', 'student_cnn', 'teacher'\]"):
         models.build("resnet")
     with pytest.raises(ValueError, match="width"):
         models.build("teacher", width=0)
@@ -27,3 +27,10 @@ def test_bad_names_and_arguments():
         models.build("teacher", dropout=1.0)
     with pytest.raises(ValueError, match="hidden"):
         models.build("mlp", hidden=-1)
+
+
+def test_student_sizes():
+    assert 8_000 < measure.count_parameters(models.build("student_cnn", width=8)) < 10_000
+    assert 19_000 < measure.count_parameters(models.build("student_cnn", width=16)) < 23_000
+    with pytest.raises(ValueError, match="width"):
+        models.build("student_cnn", width=0)
