@@ -195,3 +195,110 @@ def plot_layer_costs(costs: list[dict], title: str = "Where the parameters and t
     axes[0].invert_yaxis()
     fig.suptitle(title)
     return fig
+
+
+def _probability_label(p: float) -> str:
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.1e}"
+
+
+def plot_class_probabilities(image, probabilities, classes: Sequence[str], *, label: int | None = None,
+                             title: str = "", log_scale: bool = True, floor: float = 1e-20) -> Figure:
+    """An image beside its class probabilities as horizontal bars (log scale: dark knowledge is tiny)."""
+    probabilities = _as_numpy(probabilities).astype(float)
+    if probabilities.ndim != 1 or len(probabilities) != len(classes):
+        raise ValueError(f"probabilities must be one value per class ({len(classes)}), got shape {probabilities.shape}")
+    fig = Figure(figsize=(11, 4.2))  # a fixed layout, not constrained: this figure is redrawn by a slider
+    fig.subplots_adjust(left=0.02, right=0.97, bottom=0.14, top=0.9, wspace=0.45)
+    image_ax, bar_ax = fig.subplots(1, 2, width_ratios=[1, 2.6])
+    image_ax.imshow(_as_numpy(image), cmap="gray_r")
+    image_ax.axis("off")
+    if label is not None:
+        image_ax.set_title(f"true class: {classes[label]}")
+    shown = np.maximum(probabilities, floor) if log_scale else probabilities
+    colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(classes))]
+    bar_ax.barh(list(classes), shown, color=colors, left=floor if log_scale else 0)
+    for y, p in enumerate(probabilities):
+        bar_ax.annotate(_probability_label(p), (shown[y], y), xytext=(4, 0), textcoords="offset points",
+                        va="center", fontsize=10)
+    if log_scale:
+        from matplotlib.ticker import LogLocator, NullLocator
+
+        bar_ax.set_xscale("log")
+        bar_ax.set_xlim(floor, 30)
+        bar_ax.xaxis.set_major_locator(LogLocator(numticks=6))  # few labels: readable, and quick to redraw
+        bar_ax.xaxis.set_minor_locator(NullLocator())
+    else:
+        bar_ax.set_xlim(0, 1.15)
+    bar_ax.invert_yaxis()
+    bar_ax.set_xlabel("probability" + (" (log scale)" if log_scale else ""))
+    bar_ax.set_title(title)
+    return fig
+
+
+def plot_temperatures(logits, classes: Sequence[str], temperatures: Sequence[float] = (1, 4, 20),
+                      label: int | None = None) -> Figure:
+    """The same logits softened at several temperatures, side by side (linear scale)."""
+    from kdviz.distill import entropy, soft_targets
+
+    logits = torch.as_tensor(logits, dtype=torch.float32)
+    fig = _figure(4 * len(temperatures), 4.2)
+    axes = np.atleast_1d(fig.subplots(1, len(temperatures), sharey=True))
+    for ax, T in zip(axes, temperatures):
+        probabilities = soft_targets(logits, T)
+        colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(classes))]
+        ax.barh(list(classes), probabilities.numpy(), color=colors)
+        ax.set_xlim(0, 1)
+        ax.set_title(f"T = {T:g}: entropy {float(entropy(probabilities)):.2f} bits")
+        ax.set_xlabel("probability")
+    axes[0].invert_yaxis()
+    return fig
+
+
+def plot_entropy_curve(temperatures: Sequence[float], entropies: Sequence[float], num_classes: int = 10) -> Figure:
+    """Mean entropy of the soft targets against T (log scale), with the uniform distribution's ceiling."""
+    fig = _figure(8, 4.5)
+    ax = fig.subplots()
+    ax.plot(temperatures, entropies, "o-", color=OKABE_ITO[0], label="teacher's soft targets")
+    ax.axhline(np.log2(num_classes), color=OKABE_ITO[5], linestyle="--", label=f"uniform: log2({num_classes})")
+    ax.set_xscale("log")
+    ax.set(xlabel="temperature T (log scale)", ylabel="mean entropy (bits)", title="Softer with every degree")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_gradient_scaling(scaling: dict[str, list[float]]) -> Figure:
+    """Gradient norm of the soft term against T, without and with the T^2 factor (log-log)."""
+    fig = _figure(8, 4.5)
+    ax = fig.subplots()
+    ax.plot(scaling["T"], scaling["without_T2"], "o-", color=OKABE_ITO[5], label="KL alone: shrinks like 1/T²")
+    ax.plot(scaling["T"], scaling["with_T2"], "s-", color=OKABE_ITO[0], label="T² x KL: about constant")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(xlabel="temperature T", ylabel="gradient norm w.r.t. student logits", title="Why the loss needs T²")
+    ax.legend()
+    return fig
+
+
+def plot_class_similarity(similarity, classes: Sequence[str], title: str = "What the teacher finds alike") -> Figure:
+    """Row c: the teacher's average probability for each class over images of true class c (log colour scale)."""
+    from matplotlib.colors import LogNorm
+
+    matrix = _as_numpy(similarity).astype(float)
+    fig = _figure(9, 7.5)
+    ax = fig.subplots()
+    shown = ax.imshow(np.maximum(matrix, 1e-6), cmap="cividis", norm=LogNorm(vmin=1e-6, vmax=1))
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="teacher's probability for class", ylabel="true class", title=title)
+    ax.grid(False)
+    fig.colorbar(shown, ax=ax, label="average probability (log scale)")
+    return fig
+
+
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (for an ipywidgets.Image that a slider updates in place)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from kdviz import data, plots
+from kdviz import data, distill, plots
 
 
 def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8):
@@ -27,3 +27,45 @@ def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequen
         start=widgets.IntSlider(value=0, min=0, max=max(smallest_class - count, 0), step=count,
                                 description="first image", continuous_update=False),
     )
+
+
+def temperature_view(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
+                     classes: Sequence[str], index: int, T: float, log_scale: bool = True):
+    """Compute and draw one state of the temperature explorer: the image and its soft targets at T (notebook 04)."""
+    probabilities = distill.soft_targets(teacher_logits[index], T)
+    bits = float(distill.entropy(probabilities))
+    title = f"teacher's soft targets at T = {T:.3g} (entropy {bits:.2f} bits)"
+    return plots.plot_class_probabilities(images[index], probabilities, classes, label=int(labels[index]),
+                                          title=title, log_scale=log_scale)
+
+
+def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
+                         classes: Sequence[str], T: float = 1.0) -> widgets.VBox:
+    """Pick a test image (class, then example) and drag the temperature (log slider, 0.5 to 50) (notebook 04)."""
+    if not (len(images) == len(labels) == len(teacher_logits)):
+        raise ValueError("images, labels and teacher_logits must have one entry per image, got "
+                         f"{len(images)}, {len(labels)} and {len(teacher_logits)}")
+    distill.check_temperature(T)
+    per_class = [torch.nonzero(labels == c).flatten() for c in range(len(classes))]
+    label = widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], value=int(labels[0]),
+                             description="class")
+    example = widgets.IntSlider(value=0, min=0, max=max(len(per_class[int(labels[0])]) - 1, 0),
+                                description="example", continuous_update=False)
+    temperature = widgets.FloatLogSlider(value=T, base=10, min=-0.30103, max=1.69897, step=0.01,
+                                         description="T", readout_format=".3g")
+    scale = widgets.ToggleButtons(options=[("log scale", True), ("linear", False)], value=True)
+    picture = widgets.Image(format="png")
+
+    def redraw(_=None) -> None:
+        members = per_class[label.value]
+        if len(members) == 0:
+            return
+        example.max = len(members) - 1
+        index = int(members[min(example.value, len(members) - 1)])
+        picture.value = plots.to_png(temperature_view(images, labels, teacher_logits, classes, index,
+                                                      temperature.value, scale.value))
+
+    for control in (label, example, temperature, scale):
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([label, example]), widgets.HBox([temperature, scale]), picture])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import pytest
 import torch
 
 from kdviz import widgets
@@ -45,3 +46,59 @@ def test_hundred_moves_leave_no_figure_open():
         start.value = (move * 4) % 20
     assert plt.get_fignums() == before
     assert len(explorer.children[-1].outputs) <= 1  # each redraw replaces the last figure
+
+
+def _temperature_explorer():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(50) % 10
+    images = torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8, generator=generator)
+    logits = torch.randn(50, 10, generator=generator) * 6
+    return widgets.temperature_explorer(images, labels, logits, CLASSES["fashion-mnist"]), logits
+
+
+def test_temperature_slider_redraws_the_soft_targets(monkeypatch):
+    explorer, logits = _temperature_explorer()
+    label, example = explorer.children[0].children
+    temperature, scale = explorer.children[1].children
+    picture = explorer.children[2]
+    assert temperature.min == pytest.approx(-0.30103) and temperature.max == pytest.approx(1.69897)  # 0.5 .. 50
+    drawn = []
+    original = widgets.plots.plot_class_probabilities
+    monkeypatch.setattr(widgets.plots, "plot_class_probabilities",
+                        lambda *a, **k: drawn.append((a, k)) or original(*a, **k))
+    first = picture.value
+    temperature.value = 20.0
+    assert picture.value != first and picture.value[:4] == b"\x89PNG"
+    args, kwargs = drawn[-1]
+    assert torch.allclose(torch.as_tensor(args[1]), torch.softmax(logits[0] / 20.0, -1))
+    assert "T = 20" in kwargs["title"]
+    label.value, example.value = 3, 2
+    args, kwargs = drawn[-1]
+    assert kwargs["label"] == 3 and torch.allclose(torch.as_tensor(args[1]), torch.softmax(logits[23] / 20.0, -1))
+    scale.value = False
+    assert drawn[-1][1]["log_scale"] is False
+
+
+def test_temperature_explorer_leaks_no_figures_after_100_moves():
+    import gc
+
+    from matplotlib.figure import Figure
+
+    explorer, _ = _temperature_explorer()
+    temperature = explorer.children[1].children[0]
+    gc.collect()
+    before = sum(type(o) is Figure for o in gc.get_objects())
+    for move in range(100):
+        temperature.value = 0.5 + move * 0.4
+    gc.collect()
+    assert sum(type(o) is Figure for o in gc.get_objects()) <= before + 1
+    assert plt.get_fignums() == []
+
+
+def test_temperature_explorer_rejects_bad_input():
+    with pytest.raises(ValueError, match="one entry per image"):
+        widgets.temperature_explorer(torch.zeros(3, 28, 28), torch.zeros(3, dtype=torch.long), torch.zeros(2, 10),
+                                     CLASSES["fashion-mnist"])
+    with pytest.raises(ValueError, match="T"):
+        widgets.temperature_explorer(torch.zeros(3, 28, 28), torch.zeros(3, dtype=torch.long), torch.zeros(3, 10),
+                                     CLASSES["fashion-mnist"], T=0)
