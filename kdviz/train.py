@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -15,7 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from kdviz import config, data, models
+from kdviz import cache, config, data, models
 
 Split = tuple[torch.Tensor, torch.Tensor]  # (uint8 images (N, 28, 28), int64 labels (N,))
 
@@ -70,13 +68,14 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, ba
 def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: int, lr: float,
         batch_size: int = 128, weight_decay: float = 5e-4, augmentation: bool = False, seed: int = 0,
         device: torch.device | str | None = None, name: str = "fashion-mnist", progress: bool = True,
-        description: str = "training", extra: torch.Tensor | None = None,
+        description: str = "training", extra: torch.Tensor | None = None, evaluate_every: int = 1,
         loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None) -> History:
     """Train with SGD (Nesterov momentum) and a one-cycle learning rate; evaluate on ``test`` after each epoch.
 
     By default the loss is cross-entropy; ``loss_fn(logits, labels, extra_batch)`` replaces it, with ``extra`` a
     tensor of one row per training image (a teacher's logits, for distillation). Labels of -1 mark unlabelled
-    images: they are left out of the training accuracy.
+    images: they are left out of the training accuracy. ``test`` is evaluated every ``evaluate_every`` epochs
+    and after the last.
     """
     if not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -113,7 +112,7 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
             bar.update()
         record = {"epoch": epoch, "train_loss": loss_sum.item() / len(labels),
                   "train_accuracy": correct.item() / max(labelled, 1)}
-        if test is not None:
+        if test is not None and (epoch % evaluate_every == 0 or epoch == epochs):
             result = evaluate(model, *test, device=device, name=name)
             record.update(test_loss=result.loss, test_accuracy=result.accuracy)
         record["seconds"] = time.perf_counter() - started
@@ -159,18 +158,8 @@ def checkpoint_folders() -> list[Path]:
 
 def save_checkpoint(path: Path, model: nn.Module, history: History, meta: dict) -> None:
     """Write a checkpoint atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"state_dict": model.state_dict(), "history": history.records, "meta": meta}
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    cache.atomic_write(path, lambda stream: torch.save(payload, stream))
 
 
 def load_checkpoint(path: Path, model: nn.Module) -> tuple[History, dict]:

@@ -1,0 +1,55 @@
+"""Atomic writes and a JSON cache of measured results, keyed by what produced them (introduced in 04)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Callable
+
+from kdviz import config
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file through ``write(stream)`` into a temporary file beside it, then rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def key(settings: dict) -> str:
+    """A short, stable hash of JSON-able settings."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def result_folders() -> list[Path]:
+    """Prepared results under KDVIZ_DATA (read-only) first, then the writable cache under KDVIZ_HOME."""
+    shared = config.shared_data_dir()
+    return ([shared / "results"] if shared else []) + [config.home_dir() / "results"]
+
+
+def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dict:
+    """The stored result of ``compute()`` for these settings, computed and stored (as JSON) if missing."""
+    filename = f"{kind}-{key(settings)}.json"
+    for folder in result_folders():
+        path = folder / filename
+        if path.is_file():
+            try:
+                stored = json.loads(path.read_text())
+                if stored.get("settings") == json.loads(json.dumps(settings)):
+                    return stored["result"]
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable: computed again below and rewritten whole
+    result = compute()
+    payload = json.dumps({"settings": settings, "result": result}).encode()
+    atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(payload))
+    return result

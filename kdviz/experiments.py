@@ -1,0 +1,133 @@
+"""Student experiments, cached: scratch against distilled, with few labels or an omitted class (introduced in 04)."""
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from kdviz import cache, config, data, distill, models, train
+
+METHODS = ("scratch", "distilled")
+
+
+@dataclass(frozen=True)
+class StudentRun:
+    """One student training run; every field is part of the cache key."""
+
+    width: int = 8  # student_cnn width: 8 is about 9k parameters, 16 about 21k
+    method: str = "distilled"  # "scratch" (labels only) or "distilled" (alpha/T loss against the teacher)
+    T: float = 4.0
+    alpha: float = 0.5
+    labels: int | None = None  # labelled training images kept (balanced); None: all. The rest: a transfer set
+    omit_class: int | None = None  # a class left out of the training images altogether
+    seed: int = 0
+    epochs: int = 15  # the full profile's epochs over the whole training set (capped in quick)
+    lr: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        distill.check_temperature(self.T)
+        distill.check_alpha(self.alpha)
+        if self.labels is not None and self.labels <= 0:
+            raise ValueError(f"labels must be a positive number of images or None, got {self.labels!r}")
+
+
+def teacher_logits(split: str, profile: config.Profile, device: torch.device | str | None = None) -> torch.Tensor:
+    """The cached teacher's logits for the profile's split, themselves cached (weights_only load)."""
+    teacher, _ = train.load_or_train("teacher", seed=0, profile=profile, device=device, progress=True)
+    settings = {"split": split, "profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0)}
+    path = config.home_dir() / "results" / f"teacher-logits-{cache.key(settings)}.pt"
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # damaged: computed again and rewritten whole
+            pass
+    images, _ = data.load_profile_split("fashion-mnist", split, profile)
+    logits = train.predict_logits(teacher, images, device=device)
+    buffer = io.BytesIO()
+    torch.save(logits, buffer)
+    cache.atomic_write(path, lambda stream: stream.write(buffer.getvalue()))
+    return logits
+
+
+def _bias_for_prior(logits: torch.Tensor, label: int, share: float) -> float:
+    """The smallest bias on one class's logit that makes it the prediction for ``share`` of the images."""
+    low, high = 0.0, 50.0
+    for _ in range(40):
+        middle = (low + high) / 2
+        shifted = logits.clone()
+        shifted[:, label] += middle
+        if (shifted.argmax(1) == label).float().mean() < share:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _train(run: StudentRun, profile: config.Profile, device, progress: bool) -> dict:
+    images, true_labels = data.load_profile_split("fashion-mnist", "train", profile)
+    test_images, test_labels = data.load_profile_split("fashion-mnist", "test", profile)
+    soft = teacher_logits("train", profile, device)
+    labels = true_labels.clone()
+    if run.labels is not None and run.labels < len(labels):
+        kept, _ = data.subset(torch.arange(len(labels)), true_labels, run.labels, seed=run.seed)
+        unlabelled = torch.ones(len(labels), dtype=torch.bool)
+        unlabelled[kept] = False
+        labels[unlabelled] = distill.UNLABELLED
+    if run.omit_class is not None:
+        present = true_labels != run.omit_class
+        images, labels, soft = images[present], labels[present], soft[present]
+    config.seed_everything(run.seed)
+    student = models.build("student_cnn", width=run.width)
+    epochs = profile.epochs(run.epochs)
+    started = time.perf_counter()
+    description = f"{run.method} student w{run.width} seed {run.seed}"
+    if run.method == "scratch":
+        labelled = labels != distill.UNLABELLED
+        scale = max(1, round(len(labels) / int(labelled.sum())))  # same number of steps as the distilled student
+        history = train.fit(student, (images[labelled], labels[labelled]), (test_images, test_labels),
+                            epochs=epochs * scale, lr=run.lr, augmentation=False, seed=run.seed, device=device,
+                            progress=progress, description=description, evaluate_every=epochs * scale)
+    else:
+        history = distill.fit_student(student, soft, (images, labels), (test_images, test_labels), T=run.T,
+                                      alpha=run.alpha, epochs=epochs, lr=run.lr, seed=run.seed, device=device,
+                                      progress=progress, description=description)
+    logits = train.predict_logits(student, test_images, device=device)
+    correct = logits.argmax(1) == test_labels
+    per_class = [float(correct[test_labels == c].float().mean()) for c in range(10)]
+    result = {"accuracy": float(correct.float().mean()), "per_class": per_class,
+              "seconds": time.perf_counter() - started, "history": history.records}
+    if run.omit_class is not None:  # Hinton et al. section 3: raise the omitted class's bias to its prior
+        all_images, _ = data.load_profile_split("fashion-mnist", "train", profile)
+        bias = _bias_for_prior(train.predict_logits(student, all_images, device=device), run.omit_class, 0.1)
+        corrected = logits.clone()
+        corrected[:, run.omit_class] += bias
+        fixed = corrected.argmax(1) == test_labels
+        result["bias"] = bias
+        result["corrected_accuracy"] = float(fixed.float().mean())
+        result["corrected_per_class"] = [float(fixed[test_labels == c].float().mean()) for c in range(10)]
+    return result
+
+
+def run_student(run: StudentRun, profile: config.Profile | str | None = None,
+                device: torch.device | str | None = None, progress: bool = True) -> dict:
+    """The result of a student run (accuracy, per-class accuracy, history...), from the cache or trained now."""
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    settings = {**asdict(run), "profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0)}
+    return cache.cached_result("student", settings, lambda: _train(run, profile, device, progress))
+
+
+def compare_over_seeds(base: StudentRun, seeds=(0, 1, 2), profile=None, device=None, progress: bool = True) -> dict:
+    """Scratch and distilled accuracy of ``base`` over seeds: {method: {"runs": [...], "mean", "sd"}}."""
+    summary = {}
+    for method in METHODS:
+        accuracies = [run_student(replace(base, method=method, seed=s), profile, device, progress)["accuracy"]
+                      for s in seeds]
+        summary[method] = {"runs": accuracies, "mean": statistics.mean(accuracies),
+                           "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0}
+    summary["gain"] = summary["distilled"]["mean"] - summary["scratch"]["mean"]
+    return summary

@@ -1,0 +1,52 @@
+"""kdviz.cache: atomic writes and the JSON result cache."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kdviz import cache
+
+
+def test_atomic_write_leaves_nothing_half_written(tmp_path):
+    target = tmp_path / "a" / "file.bin"
+    cache.atomic_write(target, lambda stream: stream.write(b"whole"))
+    assert target.read_bytes() == b"whole"
+
+    def fail_midway(stream):
+        stream.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        cache.atomic_write(target, fail_midway)
+    assert target.read_bytes() == b"whole" and [p.name for p in target.parent.iterdir()] == ["file.bin"]
+
+
+def test_results_are_computed_once_per_settings(isolated_home):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"accuracy": 0.5}
+
+    assert cache.cached_result("demo", {"a": 1}, compute) == {"accuracy": 0.5}
+    assert cache.cached_result("demo", {"a": 1}, compute) == {"accuracy": 0.5}
+    assert cache.cached_result("demo", {"a": 2}, compute) == {"accuracy": 0.5}
+    assert len(calls) == 2 and len(list((isolated_home / "results").glob("demo-*.json"))) == 2
+
+
+def test_damaged_result_is_recomputed(isolated_home):
+    cache.cached_result("demo", {"a": 1}, lambda: {"x": 1})
+    path = next((isolated_home / "results").glob("demo-*.json"))
+    path.write_text("{not json")
+    assert cache.cached_result("demo", {"a": 1}, lambda: {"x": 2}) == {"x": 2}
+    assert json.loads(path.read_text())["result"] == {"x": 2}
+
+
+def test_prepared_results_are_read_from_kdviz_data(isolated_home, tmp_path, monkeypatch):
+    cache.cached_result("demo", {"a": 1}, lambda: {"x": 1})
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (isolated_home / "results").rename(shared / "results")
+    monkeypatch.setenv("KDVIZ_DATA", str(shared))
+    assert cache.cached_result("demo", {"a": 1}, lambda: pytest.fail("recomputed")) == {"x": 1}
