@@ -302,3 +302,108 @@ def to_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def plot_loss_breakdown(parts: dict[str, float], T: float, alpha: float) -> Figure:
+    """The two weighted terms of the distillation loss and their gradient norms (from distill.loss_breakdown)."""
+    fig = Figure(figsize=(11, 3.8))  # fixed layout: redrawn by sliders
+    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.8, wspace=0.85)
+    loss_ax, grad_ax = fig.subplots(1, 2)
+    names = ["soft: alpha T² KL", "hard: (1 - alpha) CE"]
+    losses = [alpha * parts["soft"], (1 - alpha) * parts["hard"]]
+    grads = [parts["soft_grad"], parts["hard_grad"]]
+    colors = [OKABE_ITO[0], OKABE_ITO[1]]
+    loss_ax.barh(names, losses, color=colors)
+    grad_ax.barh(names, grads, color=colors)
+    grad_ax.barh(["soft without T²"], [parts["soft_grad_without_T2"]], color=OKABE_ITO[5])
+    for ax, values in ((loss_ax, losses), (grad_ax, grads + [parts["soft_grad_without_T2"]])):
+        for y, value in enumerate(values):
+            ax.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points", va="center")
+        ax.invert_yaxis()
+        ax.margins(x=0.25)
+    loss_ax.set(title="weighted loss terms", xlabel="loss")
+    grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
+    fig.suptitle(f"T = {T:.3g}, alpha = {alpha:.2f}: total loss {parts['total']:.3f}")
+    return fig
+
+
+def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against distilled") -> Figure:
+    """Accuracy of each seed (dots) and the mean (bar) of scratch and distilled students, per setting.
+
+    ``results`` maps a setting's name to :func:`kdviz.experiments.compare_over_seeds` output.
+    """
+    if not results:
+        raise ValueError("results must name at least one setting")
+    fig = _figure(3.2 * len(results) + 1, 4.8)
+    ax = fig.subplots()
+    width = 0.38
+    for i, (setting, summary) in enumerate(results.items()):
+        for j, method in enumerate(("scratch", "distilled")):
+            x = i + (j - 0.5) * width
+            runs = [100 * r for r in summary[method]["runs"]]
+            ax.bar(x, 100 * summary[method]["mean"], width * 0.9, color=OKABE_ITO[j], alpha=0.45,
+                   label=method if i == 0 else None)
+            ax.errorbar(x, 100 * summary[method]["mean"], yerr=100 * summary[method]["sd"], color="black", capsize=4)
+            ax.scatter([x] * len(runs), runs, color=OKABE_ITO[j], edgecolors="black", zorder=3)
+            ax.annotate(f"{100 * summary[method]['mean']:.1f}", (x, max(runs)), xytext=(0, 6),
+                        textcoords="offset points", ha="center")
+    all_runs = [100 * r for s in results.values() for m in ("scratch", "distilled") for r in s[m]["runs"]]
+    ax.set_ylim(min(all_runs) - 3, max(all_runs) + 2)
+    ax.set_xticks(range(len(results)), list(results))
+    ax.set(ylabel="test accuracy (%)", title=title)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_sweep(accuracies: dict[tuple[float, float], float], baseline: float | None = None) -> Figure:
+    """Accuracy over a T x alpha grid as an annotated heat map; ``baseline`` (scratch) shown in each cell's delta."""
+    temperatures = sorted({T for T, _ in accuracies})
+    alphas = sorted({a for _, a in accuracies})
+    grid = np.array([[100 * accuracies.get((T, a), np.nan) for T in temperatures] for a in alphas])
+    fig = _figure(1.6 * len(temperatures) + 3, 1.0 * len(alphas) + 2)
+    ax = fig.subplots()
+    shown = ax.imshow(grid, cmap="cividis", aspect="auto")
+    for i in range(len(alphas)):
+        for j in range(len(temperatures)):
+            text = f"{grid[i, j]:.1f}" + (f"\n({grid[i, j] - 100 * baseline:+.1f})" if baseline is not None else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=11,
+                    color="black" if grid[i, j] > np.nanmean(grid) else "white")
+    ax.set_xticks(range(len(temperatures)), [f"{T:g}" for T in temperatures])
+    ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
+    ax.set(xlabel="temperature T", ylabel="alpha (weight of the soft term)",
+           title="Distilled accuracy (%)" + (" and gain over scratch" if baseline is not None else ""))
+    ax.grid(False)
+    fig.colorbar(shown, ax=ax, label="test accuracy (%)")
+    return fig
+
+
+def plot_label_curve(labels: Sequence[int], scratch: Sequence[float], distilled: Sequence[float]) -> Figure:
+    """Accuracy against the number of labelled images (log scale), scratch and distilled."""
+    fig = _figure(8, 4.8)
+    ax = fig.subplots()
+    ax.plot(labels, [100 * a for a in scratch], "o-", color=OKABE_ITO[0], label="scratch (labelled images only)")
+    ax.plot(labels, [100 * a for a in distilled], "s-", color=OKABE_ITO[1],
+            label="distilled (labels + the rest as a transfer set)")
+    ax.set_xscale("log")
+    ax.set(xlabel="labelled training images (log scale)", ylabel="test accuracy (%)",
+           title="Where distillation pays: few labels")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_per_class(accuracies: dict[str, Sequence[float]], classes: Sequence[str], highlight: int | None = None,
+                   title: str = "Accuracy per class") -> Figure:
+    """Per-class test accuracy of several models side by side (one bar group per class)."""
+    fig = _figure(12, 4.8)
+    ax = fig.subplots()
+    width = 0.8 / len(accuracies)
+    for i, (name, values) in enumerate(accuracies.items()):
+        ax.bar(np.arange(len(classes)) + (i - (len(accuracies) - 1) / 2) * width, [100 * v for v in values],
+               width, color=OKABE_ITO[i], label=name)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    if highlight is not None:
+        ax.get_xticklabels()[highlight].set_fontweight("bold")
+        ax.axvspan(highlight - 0.5, highlight + 0.5, color=OKABE_ITO[6], alpha=0.25)
+    ax.set(ylabel="test accuracy (%)", title=title, ylim=(0, 105))
+    ax.legend(loc="lower right")
+    return fig

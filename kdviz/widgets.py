@@ -69,3 +69,24 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
         control.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([label, example]), widgets.HBox([temperature, scale]), picture])
+
+
+def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                  T: float = 8.0, alpha: float = 0.9) -> widgets.VBox:
+    """Drag T and alpha over a real batch: both loss terms and their gradient norms (notebook 04)."""
+    distill.check_temperature(T)
+    distill.check_alpha(alpha)
+    distill.loss_breakdown(student_logits, teacher_logits, labels, T, alpha)  # checks shapes before any widget
+    temperature = widgets.FloatLogSlider(value=T, base=10, min=-0.30103, max=1.69897, step=0.01, description="T",
+                                         readout_format=".3g")
+    weight = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
+    picture = widgets.Image(format="png")
+
+    def redraw(_=None) -> None:
+        parts = distill.loss_breakdown(student_logits, teacher_logits, labels, temperature.value, weight.value)
+        picture.value = plots.to_png(plots.plot_loss_breakdown(parts, temperature.value, weight.value))
+
+    temperature.observe(redraw, names="value")
+    weight.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([temperature, weight]), picture])

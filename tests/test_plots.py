@@ -62,3 +62,44 @@ def test_comparison_plot_shows_each_measure():
     assert [p.get_width() for p in fig.axes[4].patches] == pytest.approx([93, 88])
     with pytest.raises(ValueError, match="at least one model"):
         plots.plot_comparison(table.iloc[:0])
+
+
+def test_class_probabilities_on_a_log_scale_name_every_class():
+    probabilities = torch.softmax(torch.arange(10.0) * 4, 0)
+    fig = plots.plot_class_probabilities(torch.zeros(28, 28), probabilities, CLASSES["fashion-mnist"], label=9)
+    bars = fig.axes[1]
+    assert bars.get_xscale() == "log" and [t.get_text() for t in bars.get_yticklabels()] == list(CLASSES["fashion-mnist"])
+    texts = [t.get_text() for t in bars.texts]
+    assert texts[0] == f"{probabilities[0]:.1e}" and texts[9] == f"{probabilities[9]:.2f}"
+    with pytest.raises(ValueError, match="one value per class"):
+        plots.plot_class_probabilities(torch.zeros(28, 28), probabilities[:5], CLASSES["fashion-mnist"])
+
+
+def test_temperature_and_distillation_figures():
+    logits = torch.arange(10.0)
+    fig = plots.plot_temperatures(logits, CLASSES["fashion-mnist"], temperatures=(1, 10))
+    assert [ax.get_title().split(":")[0] for ax in fig.axes] == ["T = 1", "T = 10"]
+    fig = plots.plot_entropy_curve([1, 10], [1.0, 3.0])
+    assert list(fig.axes[0].lines[0].get_ydata()) == [1.0, 3.0]
+    fig = plots.plot_gradient_scaling({"T": [1, 2], "without_T2": [1, 0.25], "with_T2": [1, 1]})
+    assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 2
+    fig = plots.plot_class_similarity(torch.eye(10), CLASSES["fashion-mnist"])
+    assert fig.axes[0].images[0].get_array().shape == (10, 10)
+    parts = {"soft": 2.0, "hard": 1.0, "total": 1.9, "soft_grad": 0.2, "hard_grad": 0.1, "soft_grad_without_T2": 0.01}
+    fig = plots.plot_loss_breakdown(parts, 4, 0.9)
+    assert [p.get_width() for p in fig.axes[0].patches] == pytest.approx([1.8, 0.1])
+
+
+def test_experiment_figures():
+    summary = {"scratch": {"runs": [0.8, 0.82], "mean": 0.81, "sd": 0.014},
+               "distilled": {"runs": [0.85, 0.86], "mean": 0.855, "sd": 0.007}}
+    fig = plots.plot_seed_comparison({"1,000 labels": summary})
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections if hasattr(c, "get_offsets")) >= 4
+    fig = plots.plot_sweep({(2, 0.5): 0.8, (4, 0.5): 0.9}, baseline=0.85)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["80.0\n(-5.0)", "90.0\n(+5.0)"]
+    fig = plots.plot_label_curve([500, 1000], [0.7, 0.8], [0.8, 0.85])
+    assert list(fig.axes[0].lines[1].get_ydata()) == pytest.approx([80, 85])
+    fig = plots.plot_per_class({"a": [0.5] * 10, "b": [1.0] * 10}, CLASSES["fashion-mnist"], highlight=3)
+    assert len(fig.axes[0].patches) >= 20
+    with pytest.raises(ValueError, match="at least one setting"):
+        plots.plot_seed_comparison({})

@@ -102,3 +102,25 @@ def test_temperature_explorer_rejects_bad_input():
     with pytest.raises(ValueError, match="T"):
         widgets.temperature_explorer(torch.zeros(3, 28, 28), torch.zeros(3, dtype=torch.long), torch.zeros(3, 10),
                                      CLASSES["fashion-mnist"], T=0)
+
+
+def test_loss_explorer_redraws_with_alpha_and_T(monkeypatch):
+    generator = torch.Generator().manual_seed(1)
+    student, teacher = torch.randn(32, 10, generator=generator), torch.randn(32, 10, generator=generator) * 5
+    labels = torch.randint(0, 10, (32,), generator=generator)
+    explorer = widgets.loss_explorer(student, teacher, labels)
+    temperature, alpha = explorer.children[0].children
+    seen = []
+    original = widgets.plots.plot_loss_breakdown
+    monkeypatch.setattr(widgets.plots, "plot_loss_breakdown", lambda parts, T, a: seen.append((parts, T, a)) or
+                        original(parts, T, a))
+    before = explorer.children[1].value
+    alpha.value = 0.2
+    temperature.value = 2.0
+    assert explorer.children[1].value != before
+    parts, T, a = seen[-1]
+    assert (T, a) == (2.0, 0.2)
+    assert parts["total"] == pytest.approx(widgets.distill.distillation_loss(student, teacher, labels, 2.0, 0.2).item(),
+                                           rel=1e-5)
+    with pytest.raises(ValueError, match="same shape"):
+        widgets.loss_explorer(student, teacher[:, :5], labels)
