@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -9,9 +10,11 @@ from kdviz import cache
 
 
 def test_atomic_write_leaves_nothing_half_written(tmp_path):
+    os.umask(0o022)
     target = tmp_path / "a" / "file.bin"
     cache.atomic_write(target, lambda stream: stream.write(b"whole"))
     assert target.read_bytes() == b"whole"
+    assert target.stat().st_mode & 0o444 == 0o444  # readable by everyone (umask 022 or 002)
 
     def fail_midway(stream):
         stream.write(b"half")
