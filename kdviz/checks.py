@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import nn
 
 from kdviz import measure
@@ -106,3 +107,91 @@ def check_conv2d_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
     if failure is not None:
         return failure
     return CheckResult(True, f"Your formula matches torch.utils.flop_counter on all {len(MAC_CASES)} layers.")
+
+
+def _tensor_call(fn: Callable, *args):
+    value, failure = _call(fn, *args)
+    if failure is None and not isinstance(value, torch.Tensor):
+        failure = CheckResult(False, f"Your function returned {type(value).__name__}; return a torch.Tensor.")
+    return value, failure
+
+
+SOFT_TARGET_CASES = [(torch.tensor([[2.0, 1.0, 0.1]]), 1.0), (torch.tensor([[5.0, -3.0, 0.0, 1.0]]), 4.0),
+                     (torch.tensor([[10.0, 0.0], [0.0, 10.0]]), 20.0)]
+
+
+def check_soft_targets(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
+    """Notebook 04: ``fn(logits, T)`` returns softmax(logits / T) over the last dimension."""
+    from kdviz import distill
+
+    for logits, T in SOFT_TARGET_CASES:
+        expected = distill.soft_targets(logits, T)
+        got, failure = _tensor_call(fn, logits.clone(), T)
+        if failure is not None:
+            return failure
+        if got.shape == expected.shape and torch.allclose(got, expected, atol=1e-5):
+            continue
+        case = f"logits={logits.tolist()}, T={T}"
+        if got.shape != expected.shape:
+            hint = f"keep the shape of the logits: expected {tuple(expected.shape)}, got {tuple(got.shape)}."
+        elif torch.allclose(got, torch.softmax(logits, -1), atol=1e-5):
+            hint = "divide the logits by T before the softmax."
+        elif torch.allclose(got, torch.softmax(logits * T, -1), atol=1e-5):
+            hint = "divide the logits by T; multiplying makes the distribution sharper, not softer."
+        elif torch.allclose(got, torch.exp(logits / T), atol=1e-5):
+            hint = "normalise: divide each exp(logit / T) by their sum, so the probabilities add up to 1."
+        elif torch.allclose(got, torch.log_softmax(logits / T, -1), atol=1e-5):
+            hint = "return probabilities (softmax), not log-probabilities."
+        else:
+            hint = "each row should sum to 1 over the classes (the last dimension): softmax(logits / T, dim=-1)."
+        return CheckResult(False, f"For {case} your function gives {got.tolist()}, expected {expected.tolist()}. "
+                                  f"Hint: {hint}")
+    return CheckResult(True, f"Your soft targets match kdviz.distill.soft_targets on all {len(SOFT_TARGET_CASES)} cases.")
+
+
+def _loss_cases() -> list[tuple]:
+    generator = torch.Generator().manual_seed(4)
+    cases = []
+    for T, alpha in ((1.0, 0.5), (8.0, 0.9), (4.0, 0.3)):
+        student = torch.randn(6, 5, generator=generator) * 2
+        teacher = torch.randn(6, 5, generator=generator) * 4
+        labels = torch.randint(0, 5, (6,), generator=generator)
+        cases.append((student, teacher, labels, T, alpha))
+    return cases
+
+
+def check_distillation_loss(fn: Callable[..., torch.Tensor]) -> CheckResult:
+    """Notebook 04: ``fn(student_logits, teacher_logits, labels, T, alpha)`` is the alpha/T distillation loss."""
+    from torch.nn import functional as F
+
+    from kdviz import distill
+
+    for student, teacher, labels, T, alpha in _loss_cases():
+        expected = distill.distillation_loss(student, teacher, labels, T, alpha)
+        got, failure = _tensor_call(fn, student.clone(), teacher.clone(), labels.clone(), T, alpha)
+        if failure is not None:
+            return failure
+        if got.numel() == 1 and torch.allclose(got.float().reshape(()), expected, rtol=1e-4):
+            continue
+        if got.numel() != 1:
+            return CheckResult(False, f"Your loss has shape {tuple(got.shape)}; return one number (average over the batch).")
+        kl = distill.soft_loss(student, teacher, T)
+        ce = F.cross_entropy(student, labels)
+        reversed_kl = F.kl_div(F.log_softmax(teacher / T, -1), F.log_softmax(student / T, -1),
+                               reduction="batchmean", log_target=True)
+        mistakes = {
+            "the soft term needs the factor T²: without it its gradients shrink as 1/T².": alpha * kl + (1 - alpha) * ce,
+            "alpha weights the soft (teacher) term and 1 - alpha the hard (label) term: you swapped them.":
+                (1 - alpha) * T ** 2 * kl + alpha * ce,
+            "the KL divergence goes from the teacher's distribution to the student's: KL(teacher || student).":
+                alpha * T ** 2 * reversed_kl + (1 - alpha) * ce,
+            "average the KL over the batch only ('batchmean'), not over the classes too ('mean').":
+                alpha * T ** 2 * kl / student.shape[1] + (1 - alpha) * ce,
+            "the hard term uses the student's plain logits (T = 1), not logits / T.":
+                alpha * T ** 2 * kl + (1 - alpha) * F.cross_entropy(student / T, labels),
+        }
+        hint = next((h for h, wrong in mistakes.items() if torch.allclose(got.float().reshape(()), wrong, rtol=1e-4)),
+                    "loss = alpha * T² * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, labels).")
+        return CheckResult(False, f"For T={T}, alpha={alpha} your loss is {float(got):.5f}, expected "
+                                  f"{float(expected):.5f}. Hint: {hint}")
+    return CheckResult(True, "Your loss matches kdviz.distill.distillation_loss at every T and alpha tried.")

@@ -1,6 +1,8 @@
 """kdviz.checks: a right answer passes, each typical mistake fails with its own hint."""
 from __future__ import annotations
 
+import pytest
+
 from kdviz import checks
 
 
@@ -33,3 +35,38 @@ def test_unfinished_and_crashing_functions_get_advice_not_tracebacks():
     assert not result and "NotImplementedError" in repr(result) and repr(result).startswith("Not yet.")
     result = checks.check_conv2d_parameters(lambda *args: 1 / 0)
     assert not result and "ZeroDivisionError" in repr(result)
+
+
+def test_soft_targets_check():
+    import torch
+
+    assert checks.check_soft_targets(lambda z, T: torch.softmax(z / T, -1))
+    assert "divide the logits by T before" in repr(checks.check_soft_targets(lambda z, T: torch.softmax(z, -1)))
+    assert "sharper" in repr(checks.check_soft_targets(lambda z, T: torch.softmax(z * T, -1)))
+    assert "normalise" in repr(checks.check_soft_targets(lambda z, T: torch.exp(z / T)))
+    assert "not log-probabilities" in repr(checks.check_soft_targets(lambda z, T: torch.log_softmax(z / T, -1)))
+    assert "torch.Tensor" in repr(checks.check_soft_targets(lambda z, T: z.tolist()))
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
+def test_distillation_loss_check():
+    from torch.nn import functional as F
+
+    from kdviz import distill
+
+    def kl(s, t, T):
+        return F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="batchmean")
+
+    assert checks.check_distillation_loss(distill.distillation_loss)
+    assert checks.check_distillation_loss(
+        lambda s, t, y, T, a: a * T * T * kl(s, t, T) + (1 - a) * F.cross_entropy(s, y))
+    no_t2 = checks.check_distillation_loss(lambda s, t, y, T, a: a * kl(s, t, T) + (1 - a) * F.cross_entropy(s, y))
+    assert "T²" in repr(no_t2) and not no_t2
+    swapped = checks.check_distillation_loss(
+        lambda s, t, y, T, a: (1 - a) * T * T * kl(s, t, T) + a * F.cross_entropy(s, y))
+    assert "swapped" in repr(swapped)
+    mean = checks.check_distillation_loss(
+        lambda s, t, y, T, a: a * T * T * F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="mean")
+        + (1 - a) * F.cross_entropy(s, y))
+    assert "batchmean" in repr(mean)
+    assert "one number" in repr(checks.check_distillation_loss(lambda s, t, y, T, a: s))
