@@ -24,6 +24,7 @@ class Profile:
     test_size: int | None  # images used for evaluation (None: all 10,000)
     max_epochs: int | None  # cap on every recipe's epochs (None: the recipe's own)
     latency_min_run_time: float  # seconds torch.utils.benchmark spends per latency figure
+    seeds: tuple[int, ...] = (0, 1, 2)  # seeds of experiments that report a mean and a spread
 
     def epochs(self, recipe_epochs: int) -> int:
         """The epochs a recipe gets in this profile."""
@@ -31,7 +32,7 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile("quick", train_size=4000, test_size=2000, max_epochs=2, latency_min_run_time=0.05),
+    "quick": Profile("quick", train_size=4000, test_size=2000, max_epochs=2, latency_min_run_time=0.05, seeds=(0, 1)),
     "full": Profile("full", train_size=None, test_size=None, max_epochs=None, latency_min_run_time=0.5),
 }
 
