@@ -31,7 +31,7 @@ def main() -> int:
     logits = train.predict_logits(teacher, images, device="cpu")
     explorer = widgets.temperature_explorer(images, labels, logits, data.CLASSES["fashion-mnist"])
     temperature = explorer.children[1].children[0]
-    values = torch.logspace(-0.30103, 1.69897, arguments.moves).tolist()
+    values = torch.logspace(-0.3, 1.7, arguments.moves).tolist()
     times = []
     for value in values:
         started = time.perf_counter()

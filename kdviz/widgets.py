@@ -51,7 +51,7 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
                              description="class")
     example = widgets.IntSlider(value=0, min=0, max=max(len(per_class[int(labels[0])]) - 1, 0),
                                 description="example", continuous_update=False)
-    temperature = widgets.FloatLogSlider(value=T, base=10, min=-0.30103, max=1.69897, step=0.01,
+    temperature = widgets.FloatLogSlider(value=T, base=10, min=-0.3, max=1.7, step=0.01,  # 0.5 .. 50, 1 on the grid
                                          description="T", readout_format=".3g")
     scale = widgets.ToggleButtons(options=[("log scale", True), ("linear", False)], value=True)
     picture = widgets.Image(format="png")
@@ -77,8 +77,7 @@ def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, la
     distill.check_temperature(T)
     distill.check_alpha(alpha)
     distill.loss_breakdown(student_logits, teacher_logits, labels, T, alpha)  # checks shapes before any widget
-    temperature = widgets.FloatLogSlider(value=T, base=10, min=-0.30103, max=1.69897, step=0.01, description="T",
-                                         readout_format=".3g")
+    temperature = widgets.FloatSlider(value=T, min=0.5, max=20.0, step=0.5, description="T")
     weight = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
     picture = widgets.Image(format="png")
 

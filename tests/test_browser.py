@@ -1,6 +1,6 @@
-"""Browser smoke test: the workbook's first notebook, run through JupyterLab in headless Chromium.
+"""Browser tests: notebooks of the workbook, run through JupyterLab in headless Chromium.
 
-What it checks, as a person would see it:
+What the smoke test of the first notebook checks, as a person would see it:
 
 * JupyterLab starts (on a free loopback port, with a random token, in the quick profile) and opens
   ``00_why_compress.ipynb`` from a copy of ``notebooks/`` (the repository's notebooks are never modified);
@@ -9,6 +9,10 @@ What it checks, as a person would see it:
 * at least one image (a matplotlib figure) is shown in an output;
 * an ipywidgets widget (the data set explorer) is rendered;
 * no output is an error traceback, and every code cell got an execution count.
+
+The temperature test runs ``04_knowledge_distillation.ipynb`` the same way (no traceback, every cell ran, the
+banner), then moves the temperature explorer's "T" slider with the keyboard, as a person would, and checks that its
+readout changed and that the kernel sent a new picture of the soft targets (the widget's image changed).
 
 It needs Debian's chromium (``/usr/bin/chromium`` or ``chromium`` on PATH) and the playwright Python package (no
 browser is downloaded). Without them it is skipped, unless ``KDVIZ_REQUIRE_BROWSER=1``, which turns the skip into
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = "00_why_compress.ipynb"
+KD_NOTEBOOK = "04_knowledge_distillation.ipynb"
 BANNER = "kdviz | profile: quick"
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,7 +57,9 @@ NOTEBOOK_OPEN_TIMEOUT_S = 120
 KERNEL_READY_TIMEOUT_S = 120
 RUN_START_TIMEOUT_S = 30
 RUN_ALL_TIMEOUT_S = 240
+KD_RUN_ALL_TIMEOUT_S = 420  # notebook 04 trains many small students when KDVIZ_HOME has no checkpoints yet
 SHOWN_TIMEOUT_S = 20
+WIDGET_UPDATE_TIMEOUT_S = 30
 
 # Selectors of JupyterLab 4's notebook view.
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
@@ -243,10 +250,10 @@ def _accept_kernel_dialog(page: Page) -> None:
         dialog.locator(".jp-mod-accept").first.click()
 
 
-def _open_notebook(page: Page, server: LabServer) -> None:
+def _open_notebook(page: Page, server: LabServer, notebook: str = NOTEBOOK) -> None:
     from playwright.sync_api import expect
 
-    page.goto(server.url(f"/lab/tree/{NOTEBOOK}"), wait_until="domcontentloaded")
+    page.goto(server.url(f"/lab/tree/{notebook}"), wait_until="domcontentloaded")
     expect(page.locator(f"{PANEL} .jp-Notebook .jp-Cell").first).to_be_visible(
         timeout=NOTEBOOK_OPEN_TIMEOUT_S * 1000)
     _wait_for_idle_kernel(page, KERNEL_READY_TIMEOUT_S, accept_dialog=True)
@@ -278,7 +285,7 @@ def _prompts(page: Page) -> list[str]:
     )
 
 
-def _run_all_cells(page: Page) -> None:
+def _run_all_cells(page: Page, timeout_s: float = RUN_ALL_TIMEOUT_S) -> None:
     """Run > Run All Cells from JupyterLab's menu bar; wait for the run to start, then to finish."""
     page.locator(f"{PANEL} .jp-Notebook").click(position={"x": 5, "y": 5})  # make the notebook the current widget
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
@@ -287,8 +294,8 @@ def _run_all_cells(page: Page) -> None:
     # Run All marks every queued cell [*] at once; the first cell alone (import torch) takes far longer than a frame.
     busy = f"() => [...document.querySelectorAll('{PANEL} .jp-InputPrompt')].some(p => p.textContent.includes('*'))"
     page.wait_for_function(busy, polling="raf", timeout=RUN_START_TIMEOUT_S * 1000)
-    page.wait_for_function(f"!({busy})()", polling=500, timeout=RUN_ALL_TIMEOUT_S * 1000)
-    _wait_for_idle_kernel(page, RUN_ALL_TIMEOUT_S)
+    page.wait_for_function(f"!({busy})()", polling=500, timeout=timeout_s * 1000)
+    _wait_for_idle_kernel(page, timeout_s)
 
 
 def _error_outputs(page: Page) -> list[str]:
@@ -303,7 +310,8 @@ def _error_outputs(page: Page) -> list[str]:
     return errors
 
 
-def _check_outputs(page: Page) -> None:
+def _check_run(page: Page) -> None:
+    """No output is a traceback, every code cell ran, and the first one printed kdviz.setup()'s banner."""
     errors = _error_outputs(page)
     if errors:
         raise AssertionError("error output(s) in the notebook:\n" + "\n---\n".join(text[-2000:] for text in errors))
@@ -316,6 +324,9 @@ def _check_outputs(page: Page) -> None:
     if BANNER not in banner:
         raise AssertionError(f"the first code cell's output lacks {BANNER!r}; it shows {banner[:1000]!r}")
 
+
+def _check_outputs(page: Page) -> None:
+    _check_run(page)
     _assert_shown(page, f"{OUTPUT} img", "image output (a matplotlib figure)")
     # the data set explorer: ipywidgets.interactive with a "class" Dropdown and an IntSlider
     _assert_shown(page, f"{OUTPUT} .jupyter-widgets.widget-dropdown", "ipywidgets Dropdown (the data set explorer)")
@@ -355,6 +366,116 @@ def test_first_notebook_runs_in_jupyterlab(lab_server: LabServer, page: Page, tm
         _check_outputs(page)
     except (AssertionError, PlaywrightError) as error:
         failure = (f"{NOTEBOOK} in JupyterLab, {step} ({time.monotonic() - started:.0f} s in): {error}\n\n"
+                   f"screenshot: {_screenshot(page, tmp_path)}\n"
+                   f"JupyterLab log (last lines):\n{lab_server.log_tail(30)}")
+    if failure:  # outside the except block, so the report is the message alone, not a chain of tracebacks
+        pytest.fail(failure, pytrace=False)
+
+
+# --- the temperature explorer of notebook 04 ------------------------------------------------------------------------
+
+# A PNG's length and a 32-bit hash of its bytes, fetched from the <img>'s src (a blob: URL the widget made).
+PNG_DIGEST = """async img => {
+    const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+    let hash = 0;
+    for (const byte of bytes) hash = (Math.imul(hash, 31) + byte) >>> 0;
+    return `${bytes.length} bytes, hash ${hash}`;
+}"""
+
+
+def _widget_label(page: Page, text: str):
+    """A widget's description label reading exactly text."""
+    return page.locator(".widget-label", has_text=re.compile(rf"^\s*{re.escape(text)}\s*$"))
+
+
+def _temperature_explorer(page: Page):
+    """The first widget box of an output with a "class" Dropdown and a "T" slider (loss_explorer's has no class)."""
+    return (page.locator(f"{OUTPUT} .widget-vbox")
+            .filter(has=page.locator(".widget-dropdown").filter(has=_widget_label(page, "class")))
+            .filter(has=page.locator(".widget-slider").filter(has=_widget_label(page, "T")))
+            .first)
+
+
+def _image_state(image) -> tuple[str, str]:
+    """The image's src and its PNG's digest, read together (a src already replaced by a newer one can't be fetched)."""
+    return image.evaluate(f"async img => [img.src, await ({PNG_DIGEST})(img)]")
+
+
+def _settled_image_state(page: Page, image, quiet_s: float = 1.5) -> tuple[str, str]:
+    """The image's state once the kernel is idle and its src has stayed the same for quiet_s.
+
+    The slider's front end may snap the initial value to its step grid and send it back, so the kernel may draw
+    once more just after the widget appeared; that picture must not count as the one the key press asked for.
+    """
+    deadline = time.monotonic() + WIDGET_UPDATE_TIMEOUT_S
+    _wait_for_idle_kernel(page, WIDGET_UPDATE_TIMEOUT_S)
+    state = _image_state(image)
+    while True:
+        page.wait_for_timeout(quiet_s * 1000)
+        _wait_for_idle_kernel(page, WIDGET_UPDATE_TIMEOUT_S)
+        latest = _image_state(image)
+        if latest[0] == state[0]:
+            return latest
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the explorer's image kept changing for {WIDGET_UPDATE_TIMEOUT_S} s "
+                                 "before the slider was touched")
+        state = latest
+
+
+def _wait_for_new_image(page: Page, image, old: tuple[str, str], timeout_s: float) -> tuple[str, str]:
+    """Wait until the image shows another PNG than old: a new src whose bytes differ."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline, state = time.monotonic() + timeout_s, old
+    while time.monotonic() < deadline:
+        try:
+            state = _image_state(image)
+        except PlaywrightError:  # the src was replaced (and revoked) while it was read: read again
+            pass
+        if state[0] != old[0] and state[1] != old[1]:
+            return state
+        page.wait_for_timeout(250)
+    if state[0] == old[0]:
+        raise AssertionError(f"the explorer's image kept its src {old[0]!r} for {timeout_s:.0f} s: "
+                             "no new picture came from the kernel")
+    raise AssertionError(f"the explorer's image got a new src, but the same PNG ({old[1]}) within {timeout_s:.0f} s")
+
+
+def test_temperature_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+    from playwright.sync_api import Error as PlaywrightError, expect
+
+    started, step, failure = time.monotonic(), "opening the notebook", None
+    try:
+        _open_notebook(page, lab_server, KD_NOTEBOOK)
+        step = "running all cells"
+        _run_all_cells(page, KD_RUN_ALL_TIMEOUT_S)
+        step = "checking the run"
+        _check_run(page)
+
+        step = "finding the temperature explorer"
+        explorer = _temperature_explorer(page)
+        explorer.scroll_into_view_if_needed(timeout=SHOWN_TIMEOUT_S * 1000)
+        expect(explorer).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
+        slider = explorer.locator(".widget-slider").filter(has=_widget_label(page, "T")).first
+        readout, handle = slider.locator(".widget-readout"), slider.locator(".noUi-handle")
+        image = explorer.locator("img").first
+        expect(handle).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
+        expect(image).to_have_attribute("src", re.compile(r"\S"), timeout=SHOWN_TIMEOUT_S * 1000)
+        before_image = _settled_image_state(page, image)
+        before_readout = (readout.text_content() or "").strip()
+
+        step = f"moving the T slider (readout {before_readout!r}) with the keyboard"
+        handle.click()  # focuses the handle, as a person's click would, without moving it
+        page.keyboard.press("End")  # to the largest temperature, T = 50
+        expect(readout).not_to_have_text(re.compile(rf"^\s*{re.escape(before_readout)}\s*$"),
+                                         timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+        after_readout = (readout.text_content() or "").strip()
+
+        step = f"waiting for the new picture after the T slider moved ({before_readout!r} -> {after_readout!r})"
+        explorer.scroll_into_view_if_needed()
+        _wait_for_new_image(page, image, before_image, WIDGET_UPDATE_TIMEOUT_S)
+    except (AssertionError, PlaywrightError) as error:
+        failure = (f"{KD_NOTEBOOK} in JupyterLab, {step} ({time.monotonic() - started:.0f} s in): {error}\n\n"
                    f"screenshot: {_screenshot(page, tmp_path)}\n"
                    f"JupyterLab log (last lines):\n{lab_server.log_tail(30)}")
     if failure:  # outside the except block, so the report is the message alone, not a chain of tracebacks

@@ -61,7 +61,8 @@ def test_temperature_slider_redraws_the_soft_targets(monkeypatch):
     label, example = explorer.children[0].children
     temperature, scale = explorer.children[1].children
     picture = explorer.children[2]
-    assert temperature.min == pytest.approx(-0.30103) and temperature.max == pytest.approx(1.69897)  # 0.5 .. 50
+    assert 10 ** temperature.min == pytest.approx(0.5, rel=0.01) and 10 ** temperature.max == pytest.approx(50, rel=0.01)
+    assert ((0 - temperature.min) / temperature.step) == pytest.approx(round((0 - temperature.min) / temperature.step))  # T = 1 on the grid
     drawn = []
     original = widgets.plots.plot_class_probabilities
     monkeypatch.setattr(widgets.plots, "plot_class_probabilities",
