@@ -53,3 +53,12 @@ def real_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
     monkeypatch.setattr(data, "DEBIAN_DIR", debian)
     data._load_cached.cache_clear()
+
+
+def striped_images(count: int = 400, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noisy images whose class is a bright row at height 2 * label: learnable in a few steps."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 10
+    images = torch.randint(0, 60, (count, 28, 28), generator=generator)
+    images[torch.arange(count), 2 * labels] = 255
+    return images.to(torch.uint8), labels

@@ -345,6 +345,14 @@ def _assert_shown(page: Page, selector: str, what: str) -> None:
                              f"{SHOWN_TIMEOUT_S} s ({error.message.splitlines()[0]})") from None
 
 
+def _failure_report(notebook: str, step: str, started: float, error: Exception, page: Page,
+                    lab_server: LabServer, folder: Path) -> str:
+    """What failed, when, with a screenshot and the end of JupyterLab's log."""
+    return (f"{notebook} in JupyterLab, {step} ({time.monotonic() - started:.0f} s in): {error}\n\n"
+            f"screenshot: {_screenshot(page, folder)}\n"
+            f"JupyterLab log (last lines):\n{lab_server.log_tail(30)}")
+
+
 def _screenshot(page: Page, folder: Path) -> Path | str:
     path = folder / "browser-failure.png"
     try:
@@ -365,9 +373,7 @@ def test_first_notebook_runs_in_jupyterlab(lab_server: LabServer, page: Page, tm
         step = "checking what the notebook shows"
         _check_outputs(page)
     except (AssertionError, PlaywrightError) as error:
-        failure = (f"{NOTEBOOK} in JupyterLab, {step} ({time.monotonic() - started:.0f} s in): {error}\n\n"
-                   f"screenshot: {_screenshot(page, tmp_path)}\n"
-                   f"JupyterLab log (last lines):\n{lab_server.log_tail(30)}")
+        failure = _failure_report(NOTEBOOK, step, started, error, page, lab_server, tmp_path)
     if failure:  # outside the except block, so the report is the message alone, not a chain of tracebacks
         pytest.fail(failure, pytrace=False)
 
@@ -475,8 +481,6 @@ def test_temperature_slider_changes_the_plot(lab_server: LabServer, page: Page, 
         explorer.scroll_into_view_if_needed()
         _wait_for_new_image(page, image, before_image, WIDGET_UPDATE_TIMEOUT_S)
     except (AssertionError, PlaywrightError) as error:
-        failure = (f"{KD_NOTEBOOK} in JupyterLab, {step} ({time.monotonic() - started:.0f} s in): {error}\n\n"
-                   f"screenshot: {_screenshot(page, tmp_path)}\n"
-                   f"JupyterLab log (last lines):\n{lab_server.log_tail(30)}")
+        failure = _failure_report(KD_NOTEBOOK, step, started, error, page, lab_server, tmp_path)
     if failure:  # outside the except block, so the report is the message alone, not a chain of tracebacks
         pytest.fail(failure, pytrace=False)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import striped_images
 from kdviz import distill
 
 
@@ -131,23 +132,15 @@ def test_class_similarity_rows_are_average_soft_targets():
     assert torch.allclose(similarity[:2].sum(1), torch.ones(2)) and similarity[2].sum() == 0  # class 2 unseen
 
 
-def _striped(count: int, seed: int):
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(count) % 10
-    images = torch.randint(0, 60, (count, 28, 28), generator=generator)
-    images[torch.arange(count), 2 * labels] = 255
-    return images.to(torch.uint8), labels
-
-
 def test_a_student_learns_from_soft_targets_alone():
     from kdviz import models, train
 
-    images, labels = _striped(400, 0)
+    images, labels = striped_images(400, 0)
     teacher_logits = nn.functional.one_hot(labels, 10).float() * 6  # a confident, correct "teacher"
     unlabelled = torch.full_like(labels, distill.UNLABELLED)
     torch.manual_seed(0)
     student = models.build("mlp", hidden=32)
-    history = distill.fit_student(student, teacher_logits, (images, unlabelled), _striped(200, 1), T=4, alpha=1.0,
+    history = distill.fit_student(student, teacher_logits, (images, unlabelled), striped_images(200, 1), T=4, alpha=1.0,
                                   epochs=3, lr=0.1, batch_size=50, device="cpu", progress=False)
     assert history.final_test_accuracy > 0.9  # no label was seen: all it knows came from the teacher
     assert history.records[0]["train_accuracy"] == 0  # nothing labelled to score

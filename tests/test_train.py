@@ -5,23 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import write_fake_dataset
+from conftest import striped_images, write_fake_dataset
 from kdviz import config, models, train
-
-
-def separable_data(count: int = 400, seed: int = 0):
-    """Noisy images whose class is a bright row at height 2 * label: learnable in a few steps."""
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(count) % 10
-    images = torch.randint(0, 60, (count, 28, 28), generator=generator)
-    images[torch.arange(count), 2 * labels] = 255
-    return images.to(torch.uint8), labels
 
 
 def test_fit_learns_and_records_history():
     torch.manual_seed(0)
     model = models.build("mlp", hidden=32)
-    history = train.fit(model, separable_data(), separable_data(seed=1), epochs=3, lr=0.1, batch_size=50,
+    history = train.fit(model, striped_images(), striped_images(seed=1), epochs=3, lr=0.1, batch_size=50,
                         device="cpu", progress=False)
     assert [r["epoch"] for r in history.records] == [1, 2, 3]
     assert history.records[-1]["train_loss"] < history.records[0]["train_loss"]
@@ -38,7 +29,7 @@ def test_evaluate_matches_a_hand_count():
         def forward(self, x):  # always predicts class 0
             return torch.zeros(len(x), 10).index_fill_(1, torch.tensor([0]), 5.0) + self.dummy
 
-    images, labels = separable_data(100)
+    images, labels = striped_images(100)
     result = train.evaluate(Fixed(), images, labels, device="cpu")
     assert result.accuracy == pytest.approx((labels == 0).float().mean().item())
     expected_loss = nn.functional.cross_entropy(torch.zeros(100, 10).index_fill_(1, torch.tensor([0]), 5.0), labels)
@@ -48,9 +39,9 @@ def test_evaluate_matches_a_hand_count():
 def test_bad_fit_arguments_are_named():
     model = models.build("mlp")
     with pytest.raises(ValueError, match="epochs"):
-        train.fit(model, separable_data(), epochs=0, lr=0.1)
+        train.fit(model, striped_images(), epochs=0, lr=0.1)
     with pytest.raises(ValueError, match="lr"):
-        train.fit(model, separable_data(), epochs=1, lr=0)
+        train.fit(model, striped_images(), epochs=1, lr=0)
     with pytest.raises(ValueError, match="name must be one of"):
         train.load_or_train("giant")
 
