@@ -38,16 +38,17 @@ def key(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def result_folders() -> list[Path]:
-    """Prepared results under KDVIZ_DATA (read-only) first, then the writable cache under KDVIZ_HOME."""
+def folders(kind: str) -> list[Path]:
+    """Where cached ``kind`` files ("checkpoints", "results") are looked for: KDVIZ_DATA's (prepared, read-only)
+    first, then KDVIZ_HOME's, the one kdviz writes."""
     shared = config.shared_data_dir()
-    return ([shared / "results"] if shared else []) + [config.home_dir() / "results"]
+    return ([shared / kind] if shared else []) + [config.home_dir() / kind]
 
 
 def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dict:
     """The stored result of ``compute()`` for these settings, computed and stored (as JSON) if missing."""
     filename = f"{kind}-{key(settings)}.json"
-    for folder in result_folders():
+    for folder in folders("results"):
         path = folder / filename
         if path.is_file():
             try:

@@ -40,17 +40,18 @@ def teacher_logits(split: str, profile: config.Profile, device: torch.device | s
     """The cached teacher's logits for the profile's split, themselves cached (weights_only load)."""
     teacher, _ = train.load_or_train("teacher", seed=0, profile=profile, device=device, progress=True)
     settings = {"split": split, "profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0)}
-    path = config.home_dir() / "results" / f"teacher-logits-{cache.key(settings)}.pt"
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:  # damaged: computed again and rewritten whole
-            pass
+    filename = f"teacher-logits-{cache.key(settings)}.pt"
+    for folder in cache.folders("results"):
+        if (folder / filename).is_file():
+            try:
+                return torch.load(folder / filename, weights_only=True)
+            except Exception:  # damaged: computed again and rewritten whole
+                pass
     images, _ = data.load_profile_split("fashion-mnist", split, profile)
     logits = train.predict_logits(teacher, images, device=device)
     buffer = io.BytesIO()
     torch.save(logits, buffer)
-    cache.atomic_write(path, lambda stream: stream.write(buffer.getvalue()))
+    cache.atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(buffer.getvalue()))
     return logits
 
 

@@ -152,8 +152,7 @@ def checkpoint_name(name: str, profile: config.Profile, seed: int) -> str:
 
 def checkpoint_folders() -> list[Path]:
     """Read-only prepared checkpoints under KDVIZ_DATA first, then the writable cache under KDVIZ_HOME."""
-    shared = config.shared_data_dir()
-    return ([shared / "checkpoints"] if shared else []) + [config.home_dir() / "checkpoints"]
+    return cache.folders("checkpoints")
 
 
 def save_checkpoint(path: Path, model: nn.Module, history: History, meta: dict) -> None:

@@ -74,9 +74,7 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
 def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
                   T: float = 8.0, alpha: float = 0.9) -> widgets.VBox:
     """Drag T and alpha over a real batch: both loss terms and their gradient norms (notebook 04)."""
-    distill.check_temperature(T)
-    distill.check_alpha(alpha)
-    distill.loss_breakdown(student_logits, teacher_logits, labels, T, alpha)  # checks shapes before any widget
+    distill.loss_breakdown(student_logits, teacher_logits, labels, T, alpha)  # checks T, alpha, shapes first
     temperature = widgets.FloatSlider(value=T, min=0.5, max=20.0, step=0.5, description="T")
     weight = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
     picture = widgets.Image(format="png")
