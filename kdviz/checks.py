@@ -195,3 +195,77 @@ def check_distillation_loss(fn: Callable[..., torch.Tensor]) -> CheckResult:
         return CheckResult(False, f"For T={T}, alpha={alpha} your loss is {float(got):.5f}, expected "
                                   f"{float(expected):.5f}. Hint: {hint}")
     return CheckResult(True, "Your loss matches kdviz.distill.distillation_loss at every T and alpha tried.")
+
+
+def _separable_macs(in_channels: int, out_channels: int, kernel_size: int, size: int) -> int:
+    from kdviz import architectures
+
+    return measure.macs(architectures.separable_conv(in_channels, out_channels, kernel_size),
+                        (1, in_channels, size, size))
+
+
+def _separable_macs_hint(got, expected, in_channels, out_channels, kernel_size, size) -> str:
+    depthwise, pointwise = kernel_size ** 2 * in_channels * size ** 2, in_channels * out_channels * size ** 2
+    if got == depthwise:
+        return "that is the depthwise part only; add the pointwise 1x1 convolution that mixes the channels."
+    if got == pointwise:
+        return "that is the pointwise part only; add the depthwise Dk x Dk filtering, one filter per input channel."
+    if got == kernel_size ** 2 * in_channels * out_channels * size ** 2:
+        return "that is a standard convolution; the separable one splits it into depthwise + pointwise."
+    if got == kernel_size ** 2 * in_channels * out_channels * size ** 2 + pointwise:
+        return "the depthwise filters do not combine channels: Dk² x M per position, without N."
+    return "depthwise: Dk² x M x Df²; pointwise: M x N x Df²; the layer is their sum."
+
+
+def check_separable_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
+    """Notebook 01: ``fn(in_channels, out_channels, kernel_size, size)`` gives the MACs of a depthwise-separable
+    convolution ('same' padding, stride 1) on a ``size`` x ``size`` map, as torch.utils.flop_counter counts them."""
+    failure = _compare(fn, MAC_CASES, _separable_macs, "the flop counter measures", _separable_macs_hint)
+    if failure is not None:
+        return failure
+    return CheckResult(True, f"Your formula matches torch.utils.flop_counter on all {len(MAC_CASES)} separable layers.")
+
+
+SEPARABLE_BLOCK_CASES = [dict(in_channels=8, out_channels=16, kernel_size=3),
+                         dict(in_channels=16, out_channels=4, kernel_size=5),
+                         dict(in_channels=3, out_channels=3, kernel_size=1)]
+
+
+def check_separable_block(fn: Callable[[int, int, int], nn.Module]) -> CheckResult:
+    """Notebook 01: ``fn(in_channels, out_channels, kernel_size)`` builds a depthwise-separable convolution
+    without biases that keeps the map size: a depthwise Dk x Dk layer, then a pointwise 1x1 one."""
+    from kdviz import architectures
+
+    for case in SEPARABLE_BLOCK_CASES:
+        block, failure = _call(fn, *case.values())
+        if failure is not None:
+            return failure
+        described = ", ".join(f"{key}={value}" for key, value in case.items())
+        if not isinstance(block, nn.Module):
+            return CheckResult(False, f"Your function returned {type(block).__name__}; return an nn.Module "
+                                      "(for example an nn.Sequential of two nn.Conv2d).")
+        M, N, k = case["in_channels"], case["out_channels"], case["kernel_size"]
+        try:
+            output = block(torch.zeros(2, M, 10, 10))
+        except Exception as error:  # the learner's layer may fail in any way; say how
+            return CheckResult(False, f"For {described} your block fails on a (2, {M}, 10, 10) input with "
+                                      f"{type(error).__name__}: {error}")
+        if tuple(output.shape) != (2, N, 10, 10):
+            hint = ("pad the depthwise layer by kernel_size // 2 so the map keeps its size."
+                    if output.shape[1:2] == (N,) else "the pointwise layer maps the M channels to N.")
+            return CheckResult(False, f"For {described} your block's output has shape {tuple(output.shape)}, "
+                                      f"expected (2, {N}, 10, 10). Hint: {hint}")
+        expected = architectures.separable_cost(M, N, k, 10)["parameters"]
+        got = measure.count_parameters(block)
+        if got != expected:
+            convolutions = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+            if any(m.bias is not None for m in convolutions):
+                hint = "use bias=False (batch norm after the block supplies the bias)."
+            elif not any(m.groups == M and m.groups > 1 for m in convolutions) and M > 1:
+                hint = "the depthwise layer needs groups=in_channels, so that each filter sees one channel."
+            else:
+                hint = "depthwise: M filters of Dk x Dk (Dk² M weights); pointwise: M x N weights."
+            return CheckResult(False, f"For {described} your block has {got} parameters, a depthwise-separable "
+                                      f"convolution has {expected}. Hint: {hint}")
+    return CheckResult(True, f"Your block has the right output shape and parameter count on all "
+                             f"{len(SEPARABLE_BLOCK_CASES)} shapes.")

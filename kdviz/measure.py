@@ -128,3 +128,39 @@ def layer_costs(model: nn.Module, input_shape: tuple[int, ...] = (1, *zoo.INPUT_
     modules = dict(model.named_modules())
     return [{"layer": f"{name} {type(modules[name]).__name__}", "parameters": count_parameters(modules[name]),
              "MACs": macs(modules[name], shape)} for name, shape in shapes.items()]
+
+
+def memory_traffic(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Bytes a forward pass must at least move: each leaf layer reads its input and weights and writes its output
+    (float32; caches ignored). MACs per byte of this says whether a layer is compute- or memory-bound (01)."""
+    total = 0
+
+    def count(module, inputs, output) -> None:
+        nonlocal total
+        weights = sum(p.numel() for p in module.parameters(recurse=False))
+        total += 4 * (inputs[0].numel() + output.numel() + weights)
+
+    hooks = [module.register_forward_hook(count) for module in model.modules() if not list(module.children())]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(input_shape, device=next(iter(model.parameters()), torch.empty(0)).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+def compare_layers(layers: dict[str, nn.Module], input_shape: tuple[int, ...], batch_size: int = 64, *,
+                   min_run_time: float = 0.5) -> list[dict]:
+    """MACs, bytes moved, measured CPU latency and achieved GMAC/s of each layer on one input shape (C, H, W)
+    (introduced in 01: fewer MACs is not always proportionally faster)."""
+    if not layers:
+        raise ValueError("layers must name at least one layer")
+    rows = []
+    for name, layer in layers.items():
+        shape = (batch_size, *input_shape)
+        work, traffic = macs(layer, shape), memory_traffic(layer, shape)
+        milliseconds = latency_ms(layer, batch_size, min_run_time=min_run_time, input_shape=tuple(input_shape))
+        rows.append({"layer": name, "MACs": work, "bytes moved": traffic, "MACs per byte": work / traffic,
+                     "ms": milliseconds, "GMAC/s": work / milliseconds / 1e6})
+    return rows

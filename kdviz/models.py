@@ -5,28 +5,48 @@ from typing import Callable
 
 from torch import nn
 
+from kdviz import architectures
+
 INPUT_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
 
 
-def conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
-    """A 3x3 convolution (no bias: batch norm has one), batch norm and ReLU."""
-    return [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU()]
+ConvFactory = Callable[[int, int], nn.Module]  # (in_channels, out_channels) -> a 3x3-receptive-field layer
 
 
-def teacher_cnn(width: int = 32, hidden: int = 256, dropout: float = 0.3) -> nn.Sequential:
-    """The teacher: two VGG-style blocks of two 3x3 convolutions (width, 2*width), then a 2-layer classifier."""
+def conv_bn_relu(in_channels: int, out_channels: int, conv: ConvFactory | None = None) -> list[nn.Module]:
+    """A 3x3 convolution (no bias: batch norm has one), or ``conv(in, out)`` in its place, then batch norm and ReLU."""
+    layer = conv(in_channels, out_channels) if conv else architectures.standard_conv(in_channels, out_channels, 3)
+    return [layer, nn.BatchNorm2d(out_channels), nn.ReLU()]
+
+
+def _vgg(conv: ConvFactory | None, width: int, hidden: int, dropout: float) -> nn.Sequential:
     if width <= 0 or hidden <= 0:
         raise ValueError(f"width and hidden must be positive, got width={width}, hidden={hidden}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    return nn.Sequential(
-        *conv_bn_relu(1, width), *conv_bn_relu(width, width), nn.MaxPool2d(2),  # (B, w, 14, 14)
-        *conv_bn_relu(width, 2 * width), *conv_bn_relu(2 * width, 2 * width), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
+    return nn.Sequential(  # the first layer sees 1 channel: a standard convolution in every variant
+        *conv_bn_relu(1, width), *conv_bn_relu(width, width, conv), nn.MaxPool2d(2),  # (B, w, 14, 14)
+        *conv_bn_relu(width, 2 * width, conv), *conv_bn_relu(2 * width, 2 * width, conv), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
         nn.Flatten(),
         nn.Dropout(dropout), nn.Linear(2 * width * 7 * 7, hidden), nn.ReLU(),
         nn.Dropout(dropout), nn.Linear(hidden, NUM_CLASSES),
     )
+
+
+def teacher_cnn(width: int = 32, hidden: int = 256, dropout: float = 0.3) -> nn.Sequential:
+    """The teacher: two VGG-style blocks of two 3x3 convolutions (width, 2*width), then a 2-layer classifier."""
+    return _vgg(None, width, hidden, dropout)
+
+
+def separable_cnn(width: int = 32, hidden: int = 256, dropout: float = 0.3) -> nn.Sequential:
+    """The teacher's twin with its last three convolutions depthwise-separable (notebook 01)."""
+    return _vgg(architectures.separable_conv, width, hidden, dropout)
+
+
+def fire_cnn(width: int = 32, hidden: int = 256, dropout: float = 0.3) -> nn.Sequential:
+    """The teacher's twin with its last three convolutions SqueezeNet fire modules (notebook 01)."""
+    return _vgg(architectures.fire_conv, width, hidden, dropout)
 
 
 def mlp(hidden: int = 100) -> nn.Sequential:
@@ -54,6 +74,8 @@ ZOO: dict[str, Callable[..., nn.Module]] = {
     "teacher": teacher_cnn,
     "mlp": mlp,
     "student_cnn": student_cnn,
+    "separable_cnn": separable_cnn,
+    "fire_cnn": fire_cnn,
 }
 
 

@@ -152,7 +152,8 @@ _COMPARISON_COLUMNS = (("bytes", "size (MB)", 1e-6, True), ("MACs", "MMACs per i
 
 
 def plot_comparison(table) -> Figure:
-    """The :func:`kdviz.measure.summary` table as bars: size, MACs, latency (log scales) and accuracy."""
+    """The :func:`kdviz.measure.summary` table as bars: size, MACs, latency (log scales) and accuracy (with error
+    bars where the table has an "accuracy sd" column: the spread over seeds)."""
     columns = [c for c in _COMPARISON_COLUMNS if c[0] in table.columns and table[c[0]].notna().any()]
     if table.empty or not columns:
         raise ValueError("table must have at least one model and one of the columns " +
@@ -163,11 +164,14 @@ def plot_comparison(table) -> Figure:
     colors = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))]
     for ax, (column, label, scale, logarithmic) in zip(axes, columns):
         values = table[column].astype(float).to_numpy() * scale
-        ax.barh(names, np.nan_to_num(values), color=colors)
+        spread = f"{column} sd" in table.columns and column == "accuracy"
+        errors = np.nan_to_num(table[f"{column} sd"].astype(float).to_numpy() * scale) if spread else None
+        ax.barh(names, np.nan_to_num(values), color=colors, xerr=errors, capsize=4 if spread else 0)
         for y, value in enumerate(values):
             if np.isfinite(value):
-                ax.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points",
-                            va="center", fontsize=10)
+                text = f"{value:.3g}" + (f" ± {errors[y]:.2g}" if spread and errors[y] else "")
+                ax.annotate(text, (value + (errors[y] if spread else 0), y), xytext=(3, 0),
+                            textcoords="offset points", va="center", fontsize=10)
         if logarithmic:
             ax.set_xscale("log")
         ax.set_title(label)
@@ -193,6 +197,62 @@ def plot_layer_costs(costs: list[dict], title: str = "Where the parameters and t
         ax.set_xlabel(f"share of the {key} (%)")
         ax.set_xlim(0, 135)
     axes[0].invert_yaxis()
+    fig.suptitle(title)
+    return fig
+
+
+def plot_convolution_costs(costs: dict[str, dict[str, int]], title: str = "") -> Figure:
+    """Parameters and MACs of alternative layers (from :func:`kdviz.architectures.compare_costs`), log scale,
+    each annotated with how many times cheaper than the first (standard) one it is."""
+    if not costs:
+        raise ValueError("costs must name at least one layer")
+    names = list(costs)
+    fig = Figure(figsize=(12, 3.6))  # fixed layout: redrawn by sliders
+    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.17, top=0.8, wspace=0.35)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key in zip(axes, ("parameters", "MACs")):
+        values = [costs[name][key] for name in names]
+        ax.barh(names, values, color=[OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))])
+        for y, value in enumerate(values):
+            ratio = values[0] / value
+            note = f"{value:,}" + ("" if y == 0 else f"  ({ratio:.1f}x fewer)" if ratio >= 1 else f"  ({1 / ratio:.1f}x more)")
+            ax.annotate(note, (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=11)
+        ax.set_xscale("log")
+        ax.set_xlim(min(values) / 2, max(values) * 12)
+        ax.set_xlabel(f"{key} (log scale)")
+    axes[0].invert_yaxis()
+    fig.suptitle(title)
+    return fig
+
+
+def plot_latency_against_macs(rows: list[dict], title: str = "Fewer MACs is not always faster") -> Figure:
+    """Measured latency against MACs (left) and achieved GMAC/s against MACs per byte moved (right), log scales,
+    from :func:`kdviz.measure.compare_layers` rows; an optional "group" key picks the marker."""
+    if not rows:
+        raise ValueError("rows must hold at least one measured layer")
+    names = list(dict.fromkeys(r["layer"] for r in rows))
+    groups = list(dict.fromkeys(r.get("group", "") for r in rows))
+    markers = "osD^vP*X"
+    fig = _figure(13, 5.2)
+    left, right = fig.subplots(1, 2)
+    for row in rows:
+        color = OKABE_ITO[names.index(row["layer"]) % len(OKABE_ITO)]
+        marker = markers[groups.index(row.get("group", "")) % len(markers)]
+        left.scatter(row["MACs"], row["ms"], color=color, marker=marker, s=90, edgecolors="black", zorder=3)
+        if "MACs per byte" in row:
+            right.scatter(row["MACs per byte"], row["GMAC/s"], color=color, marker=marker, s=90,
+                          edgecolors="black", zorder=3)
+    for i, name in enumerate(names):
+        left.scatter([], [], color=OKABE_ITO[i % len(OKABE_ITO)], s=90, edgecolors="black", label=name)
+    for j, group_name in enumerate(groups):
+        if group_name:
+            left.scatter([], [], color="white", marker=markers[j % len(markers)], s=90, edgecolors="black",
+                         label=group_name)
+    left.set(xscale="log", yscale="log", xlabel="MACs (log scale)", ylabel="measured latency (ms, log scale)",
+             title="time against work")
+    left.legend(fontsize=10, loc="upper left")
+    right.set(xscale="log", yscale="log", xlabel="MACs per byte moved (log scale)",
+              ylabel="achieved GMAC/s (log scale)", title="memory-bound layers do little work per byte")
     fig.suptitle(title)
     return fig
 

@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from kdviz import data, distill, plots
+from kdviz import architectures, data, distill, plots
 
 
 def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8):
@@ -26,6 +26,42 @@ def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequen
         label=widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], value=0, description="class"),
         start=widgets.IntSlider(value=0, min=0, max=max(smallest_class - count, 0), step=count,
                                 description="first image", continuous_update=False),
+    )
+
+
+def convolution_view(in_channels: int, out_channels: int, kernel_size: int, size: int, squeeze: int):
+    """Compute and draw one state of the convolution explorer: four layers mapping M to N channels (notebook 01)."""
+    costs = architectures.compare_costs(in_channels, out_channels, kernel_size, size, squeeze)
+    ratio = architectures.separable_ratio(out_channels, kernel_size)
+    title = (f"M = {in_channels} -> N = {out_channels} channels, {kernel_size}x{kernel_size} kernel, "
+             f"{size}x{size} map; separable / standard = 1/N + 1/Dk² = {ratio:.3f}")
+    return plots.plot_convolution_costs(costs, title)
+
+
+def convolution_explorer(in_channels: int = 32, out_channels: int = 64, kernel_size: int = 3, size: int = 14,
+                         squeeze: int = 8) -> widgets.interactive:
+    """Sliders for M, N, Dk, Df and the squeeze width: parameters and MACs of standard, depthwise-separable,
+    1x1-bottleneck and fire-module layers, and the separable ratio (notebook 01)."""
+    architectures.compare_costs(in_channels, out_channels, kernel_size, size, squeeze)  # names a bad argument
+    if not (in_channels <= 512 and out_channels <= 512 and kernel_size <= 7 and size <= 112 and squeeze <= 256):
+        raise ValueError("the explorer's ranges are in_channels, out_channels 1..512, kernel_size 1..7 (odd), "
+                         f"size 1..112, squeeze 1..256; got {in_channels}, {out_channels}, {kernel_size}, "
+                         f"{size}, {squeeze}")
+
+    def show(in_channels: int, out_channels: int, kernel_size: int, size: int, squeeze: int) -> None:
+        display(convolution_view(in_channels, out_channels, kernel_size, size, squeeze))
+
+    def slider(value: int, low: int, high: int, description: str, step: int = 1) -> widgets.IntSlider:
+        return widgets.IntSlider(value=value, min=low, max=high, step=step, description=description,
+                                 continuous_update=False, style={"description_width": "initial"})
+
+    return widgets.interactive(
+        show,
+        in_channels=slider(in_channels, 1, 512, "input channels M"),
+        out_channels=slider(out_channels, 2, 512, "output channels N"),
+        kernel_size=slider(kernel_size, 1, 7, "kernel size Dk", step=2),
+        size=slider(size, 1, 112, "map size Df"),
+        squeeze=slider(squeeze, 1, 256, "squeeze width"),
     )
 
 

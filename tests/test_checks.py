@@ -70,3 +70,35 @@ def test_distillation_loss_check():
         + (1 - a) * F.cross_entropy(s, y))
     assert "batchmean" in repr(mean)
     assert "one number" in repr(checks.check_distillation_loss(lambda s, t, y, T, a: s))
+
+
+def right_separable_macs(i, o, k, size):
+    return (k * k * i + i * o) * size * size
+
+
+def test_separable_macs_check():
+    assert checks.check_separable_macs(right_separable_macs)
+    assert "depthwise part only" in repr(checks.check_separable_macs(lambda i, o, k, s: k * k * i * s * s))
+    assert "pointwise part only" in repr(checks.check_separable_macs(lambda i, o, k, s: i * o * s * s))
+    assert "standard convolution" in repr(checks.check_separable_macs(right_macs))
+    assert "without N" in repr(checks.check_separable_macs(lambda i, o, k, s: right_macs(i, o, k, s) + i * o * s * s))
+
+
+def test_separable_block_check():
+    from torch import nn
+
+    def right(i, o, k):
+        return nn.Sequential(nn.Conv2d(i, i, k, padding=k // 2, groups=i, bias=False), nn.Conv2d(i, o, 1, bias=False))
+
+    assert checks.check_separable_block(right)
+    no_groups = checks.check_separable_block(
+        lambda i, o, k: nn.Sequential(nn.Conv2d(i, i, k, padding=k // 2, bias=False), nn.Conv2d(i, o, 1, bias=False)))
+    assert not no_groups and "groups=in_channels" in repr(no_groups)
+    with_bias = checks.check_separable_block(
+        lambda i, o, k: nn.Sequential(nn.Conv2d(i, i, k, padding=k // 2, groups=i), nn.Conv2d(i, o, 1)))
+    assert "bias=False" in repr(with_bias)
+    no_padding = checks.check_separable_block(
+        lambda i, o, k: nn.Sequential(nn.Conv2d(i, i, k, groups=i, bias=False), nn.Conv2d(i, o, 1, bias=False)))
+    assert "kernel_size // 2" in repr(no_padding)
+    assert "return an nn.Module" in repr(checks.check_separable_block(lambda i, o, k: 42))
+    assert "NotImplementedError" in repr(checks.check_separable_block(lambda i, o, k: (_ for _ in ()).throw(NotImplementedError)))

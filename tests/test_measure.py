@@ -62,3 +62,24 @@ def test_summary_has_a_row_per_model():
     assert table.loc["mlp", "accuracy"] == 0.85 and table.loc["teacher", "MACs"] > table.loc["mlp", "MACs"]
     with pytest.raises(ValueError, match="accuracies names models not in models"):
         measure.summary({"mlp": models.build("mlp")}, {"other": 0.5})
+
+
+def test_memory_traffic_counts_inputs_outputs_and_weights():
+    layer = nn.Conv2d(3, 5, 3, padding=1, bias=False)
+    assert measure.memory_traffic(layer, (2, 3, 8, 8)) == 4 * (2 * 3 * 64 + 2 * 5 * 64 + 5 * 3 * 9)
+    block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False), nn.Conv2d(4, 6, 1, bias=False))
+    assert measure.memory_traffic(block, (1, 4, 5, 5)) == 4 * ((100 + 100 + 36) + (100 + 150 + 24))
+
+
+def test_compare_layers_measures_each_layer():
+    layers = {"standard": nn.Conv2d(8, 8, 3, padding=1, bias=False),
+              "depthwise": nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)}
+    rows = measure.compare_layers(layers, (8, 12, 12), batch_size=4, min_run_time=0.01)
+    assert [r["layer"] for r in rows] == ["standard", "depthwise"]
+    assert rows[0]["MACs"] == 4 * 9 * 8 * 8 * 144 and rows[1]["MACs"] == 4 * 9 * 8 * 144
+    for row in rows:
+        assert row["ms"] > 0 and row["GMAC/s"] == pytest.approx(row["MACs"] / row["ms"] / 1e6)
+        assert row["MACs per byte"] == pytest.approx(row["MACs"] / row["bytes moved"])
+    assert rows[0]["MACs per byte"] > 5 * rows[1]["MACs per byte"]
+    with pytest.raises(ValueError, match="at least one layer"):
+        measure.compare_layers({}, (8, 12, 12))

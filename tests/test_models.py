@@ -19,7 +19,7 @@ def test_teacher_size_follows_its_width():
 
 
 def test_bad_names_and_arguments():
-    with pytest.raises(ValueError, match=r"name must be one of \['mlp', 'student_cnn', 'teacher'\]"):
+    with pytest.raises(ValueError, match=r"name must be one of \['fire_cnn', 'mlp', 'separable_cnn', 'student_cnn', 'teacher'\]"):
         models.build("resnet")
     with pytest.raises(ValueError, match="width"):
         models.build("teacher", width=0)
@@ -34,3 +34,14 @@ def test_student_sizes():
     assert 19_000 < measure.count_parameters(models.build("student_cnn", width=16)) < 23_000
     with pytest.raises(ValueError, match="width"):
         models.build("student_cnn", width=0)
+
+
+def test_twins_differ_from_the_teacher_only_in_the_last_three_convolutions():
+    teacher, separable, fire = (models.build(name) for name in ("teacher", "separable_cnn", "fire_cnn"))
+    for twin in (separable, fire):
+        kinds = [type(m).__name__ for m in twin]
+        assert kinds[:3] == [type(m).__name__ for m in teacher][:3]  # first convolution, batch norm, ReLU
+        assert kinds[-6:] == [type(m).__name__ for m in teacher][-6:]  # the same classifier
+        assert [type(twin[i]).__name__ for i in (3, 7, 10)] == (["Sequential"] * 3 if twin is separable else ["Fire"] * 3)
+    assert measure.macs(teacher) / measure.macs(separable) > 5
+    assert measure.macs(teacher) / measure.macs(fire) > 4

@@ -62,6 +62,32 @@ def test_comparison_plot_shows_each_measure():
     assert [p.get_width() for p in fig.axes[4].patches] == pytest.approx([93, 88])
     with pytest.raises(ValueError, match="at least one model"):
         plots.plot_comparison(table.iloc[:0])
+    table["accuracy sd"] = [0.002, None]
+    errors = plots.plot_comparison(table).axes[4].containers[0]  # the error bars, then the bars
+    assert errors.lines[2][0].get_segments()[0][:, 0] == pytest.approx([92.8, 93.2])
+
+
+def test_convolution_costs_annotate_each_saving():
+    from kdviz import architectures
+
+    fig = plots.plot_convolution_costs(architectures.compare_costs(32, 64, 3, 14, 8), "a title")
+    parameters, work = fig.axes
+    assert [p.get_width() for p in work.patches] == [3_612_672, 457_856, 953_344, 551_936]
+    notes = [t.get_text() for t in work.texts]
+    assert notes[0] == "3,612,672" and notes[1].endswith("(7.9x fewer)")
+    assert parameters.get_xscale() == "log" and fig._suptitle.get_text() == "a title"
+
+
+def test_latency_against_macs_places_each_row():
+    rows = [{"layer": "standard", "group": "14x14", "MACs": 1e8, "ms": 2.0, "MACs per byte": 70, "GMAC/s": 50},
+            {"layer": "depthwise", "group": "14x14", "MACs": 1e6, "ms": 1.0, "MACs per byte": 1.1, "GMAC/s": 1}]
+    fig = plots.plot_latency_against_macs(rows)
+    left, right = fig.axes
+    assert [tuple(c.get_offsets()[0]) for c in left.collections[:2]] == [(1e8, 2.0), (1e6, 1.0)]
+    assert [tuple(c.get_offsets()[0]) for c in right.collections] == [(70, 50), (1.1, 1)]
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["standard", "depthwise", "14x14"]
+    with pytest.raises(ValueError, match="at least one measured layer"):
+        plots.plot_latency_against_macs([])
 
 
 def test_class_probabilities_on_a_log_scale_name_every_class():

@@ -125,3 +125,33 @@ def test_loss_explorer_redraws_with_alpha_and_T(monkeypatch):
                                            rel=1e-5)
     with pytest.raises(ValueError, match="same shape"):
         widgets.loss_explorer(student, teacher[:, :5], labels)
+
+
+def test_convolution_explorer_redraws_with_the_sliders(monkeypatch):
+    explorer = widgets.convolution_explorer()
+    names = [c.description for c in explorer.children[:5]]
+    assert names == ["input channels M", "output channels N", "kernel size Dk", "map size Df", "squeeze width"]
+    drawn = []
+    monkeypatch.setattr(widgets, "convolution_view", lambda *args: drawn.append(args))
+    explorer.children[0].value = 64
+    explorer.children[2].value = 5
+    assert drawn == [(64, 64, 3, 14, 8), (64, 64, 5, 14, 8)]
+    kernel = explorer.children[2]
+    assert (kernel.min, kernel.max, kernel.step) == (1, 7, 2)
+
+
+def test_convolution_view_states_the_separable_ratio():
+    fig = widgets.convolution_view(32, 64, 3, 14, 8)
+    assert "1/N + 1/Dk² = 0.127" in fig._suptitle.get_text()
+    plt.close("all")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(in_channels=0), "in_channels must be a positive integer"),
+    (dict(kernel_size=4), "kernel_size must be odd"),
+    (dict(out_channels=1), "out_channels must be at least 2"),
+    (dict(size=500), "size 1..112"),
+])
+def test_convolution_explorer_names_bad_arguments(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        widgets.convolution_explorer(**arguments)
