@@ -52,3 +52,15 @@ def group(family_name: str) -> str:
         if family_name in families:
             return group_name
     return "other"
+
+
+def build_classifiers(names: list[str]) -> dict:
+    """Untrained torchvision classifiers by name, for timing (latency does not depend on the weights; introduced
+    in 01)."""
+    from torchvision import models
+
+    known = set(models.list_models(module=models))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"names must be torchvision classifiers such as 'resnet18' or 'mobilenet_v2', got {unknown}")
+    return {name: models.get_model(name, weights=None).eval() for name in names}

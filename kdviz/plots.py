@@ -31,6 +31,19 @@ def use_style() -> None:
         shell.run_line_magic("matplotlib", "inline")  # so a returned Figure is shown as a picture
 
 
+def _plain_log_ticks(ax, which: str = "xy") -> None:
+    """Label log axes 1, 2, 5, 10, 20, 50... in plain numbers instead of 2 x 10^0 (readable when projected)."""
+    from matplotlib.ticker import FuncFormatter
+
+    def minor(value: float, _) -> str:
+        mantissa = value / 10 ** np.floor(np.log10(value))
+        return f"{value:g}" if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+
+    for axis in ([ax.xaxis] if "x" in which else []) + ([ax.yaxis] if "y" in which else []):
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.set_minor_formatter(FuncFormatter(minor))
+
+
 def _figure(width: float, height: float, **kwargs) -> Figure:
     return Figure(figsize=(width, height), layout="constrained", **kwargs)
 
@@ -172,8 +185,10 @@ def plot_comparison(table) -> Figure:
                 text = f"{value:.3g}" + (f" ± {errors[y]:.2g}" if spread and errors[y] else "")
                 ax.annotate(text, (value + (errors[y] if spread else 0), y), xytext=(3, 0),
                             textcoords="offset points", va="center", fontsize=10)
-        if logarithmic:
+        finite = values[np.isfinite(values) & (values > 0)]
+        if logarithmic and len(finite) and finite.max() > 10 * finite.min():  # else a linear axis from 0
             ax.set_xscale("log")
+            _plain_log_ticks(ax, "x")
         ax.set_title(label)
         ax.margins(x=0.3)
     axes[0].invert_yaxis()
@@ -252,7 +267,9 @@ def plot_latency_against_macs(rows: list[dict], title: str = "Fewer MACs is not 
              title="time against work")
     left.legend(fontsize=10, loc="upper left")
     right.set(xscale="log", yscale="log", xlabel="MACs per byte moved (log scale)",
-              ylabel="achieved GMAC/s (log scale)", title="memory-bound layers do little work per byte")
+              ylabel="achieved GMAC/s (log scale)", title="speed against work per byte moved")
+    _plain_log_ticks(left, "y")
+    _plain_log_ticks(right)
     fig.suptitle(title)
     return fig
 

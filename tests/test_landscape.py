@@ -1,6 +1,8 @@
 """kdviz.landscape: torchvision's shipped metadata, read without downloading anything."""
 from __future__ import annotations
 
+import pytest
+
 from kdviz import landscape
 
 
@@ -18,3 +20,10 @@ def test_families_and_groups():
     assert landscape.family("mobilenet_v3_small") == "mobilenet"
     assert landscape.group("mobilenet") == "mobile nets" and landscape.group("unknownnet") == "other"
     assert all(landscape.group(r["family"]) != "other" for r in landscape.imagenet_classifiers())
+
+
+def test_build_classifiers_gives_untrained_models_by_name():
+    built = landscape.build_classifiers(["squeezenet1_1"])
+    assert list(built) == ["squeezenet1_1"] and not built["squeezenet1_1"].training
+    with pytest.raises(ValueError, match="torchvision classifiers.*'resnet_9000'"):
+        landscape.build_classifiers(["resnet_9000"])

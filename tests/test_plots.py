@@ -60,6 +60,9 @@ def test_comparison_plot_shows_each_measure():
     assert [ax.get_title() for ax in fig.axes] == ["size (MB)", "MMACs per image", "ms @ batch 1",
                                                    "ms @ batch 256", "test accuracy (%)"]
     assert [p.get_width() for p in fig.axes[4].patches] == pytest.approx([93, 88])
+    assert fig.axes[0].get_xscale() == "log"  # sizes ten times apart
+    close = plots.plot_comparison(table.assign(bytes=[3.5e6, 3.2e6]))
+    assert close.axes[0].get_xscale() == "linear"  # sizes alike: a log axis would exaggerate the difference
     with pytest.raises(ValueError, match="at least one model"):
         plots.plot_comparison(table.iloc[:0])
     table["accuracy sd"] = [0.002, None]
