@@ -240,9 +240,9 @@ def subset(images: torch.Tensor, labels: torch.Tensor, size: int | None, seed: i
     return images[chosen], labels[chosen]
 
 
-def load_profile_split(name: str, split: str, profile: config.Profile | None = None, seed: int = 0):
+def load_profile_split(name: str, split: str, profile: config.Profile | str | None = None, seed: int = 0):
     """A split cut to the profile's size (quick: a small balanced subset; full: everything)."""
-    profile = profile or config.get_profile()
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
     images, labels = load(name, split)
     size = profile.train_size if split == "train" else profile.test_size
     return subset(images, labels, size, seed)

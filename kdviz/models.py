@@ -70,12 +70,21 @@ def student_cnn(width: int = 8) -> nn.Sequential:
     )
 
 
+def tiny_mlp(hidden: int = 8) -> nn.Sequential:
+    """A network small enough for an exact Hessian (490 parameters): 4x4 average pooling to 7x7, 49-hidden-10 with
+    tanh (notebook 02)."""
+    if hidden <= 0:
+        raise ValueError(f"hidden must be positive, got {hidden}")
+    return nn.Sequential(nn.AvgPool2d(4), nn.Flatten(), nn.Linear(49, hidden), nn.Tanh(), nn.Linear(hidden, NUM_CLASSES))
+
+
 ZOO: dict[str, Callable[..., nn.Module]] = {
     "teacher": teacher_cnn,
     "mlp": mlp,
     "student_cnn": student_cnn,
     "separable_cnn": separable_cnn,
     "fire_cnn": fire_cnn,
+    "tiny_mlp": tiny_mlp,
 }
 
 

@@ -145,6 +145,7 @@ RECIPES: dict[str, Recipe] = {
     "separable_cnn": Recipe(epochs=15, lr=0.1),  # the teacher's twins (notebook 01): the teacher's own recipe
     "fire_cnn": Recipe(epochs=15, lr=0.1),
     "mlp": Recipe(epochs=10, lr=0.05, weight_decay=1e-4, augmentation=False),
+    "tiny_mlp": Recipe(epochs=10, lr=0.1, weight_decay=1e-4, augmentation=False),  # exact-Hessian OBD (02)
 }
 
 

@@ -19,7 +19,7 @@ def test_teacher_size_follows_its_width():
 
 
 def test_bad_names_and_arguments():
-    with pytest.raises(ValueError, match=r"name must be one of \['fire_cnn', 'mlp', 'separable_cnn', 'student_cnn', 'teacher'\]"):
+    with pytest.raises(ValueError, match=r"name must be one of \['fire_cnn', 'mlp', 'separable_cnn', 'student_cnn', 'teacher', 'tiny_mlp'\]"):
         models.build("resnet")
     with pytest.raises(ValueError, match="width"):
         models.build("teacher", width=0)

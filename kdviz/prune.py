@@ -1,0 +1,155 @@
+"""Unstructured pruning with torch.nn.utils.prune: magnitude or any saliency, per layer or global, one-shot or
+iterative with fine-tuning, and per-layer sensitivity (introduced in 02)."""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+from tqdm.auto import tqdm
+
+from kdviz import train
+
+Scores = dict[str, torch.Tensor]  # layer name -> importance of each weight (same shape); low is pruned first
+SCOPES = ("global", "layer")
+
+
+def check_amount(amount: float, name: str = "amount") -> float:
+    """``amount`` (the fraction of weights removed) as a float in [0, 1), or a clear error."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= amount < 1.0:
+        raise ValueError(f"{name} must be a fraction in [0, 1) (0.9 removes 90 % of the weights), got {amount!r}")
+    return float(amount)
+
+
+def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The Conv2d and Linear layers of a model, by name: the ones whose ``weight`` is pruned."""
+    layers = {name: module for name, module in model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))}
+    if not layers:
+        raise ValueError(f"model must contain Conv2d or Linear layers to prune; {type(model).__name__} has none")
+    return layers
+
+
+def magnitude_mask(weight: torch.Tensor, amount: float) -> torch.Tensor:
+    """The mask (1 keep, 0 prune) that removes the ``amount`` fraction of weights with the smallest |w|.
+
+    Written out because it is the lesson; tested against ``torch.nn.utils.prune.l1_unstructured``.
+    """
+    check_amount(amount)
+    if weight.numel() == 0:
+        raise ValueError("weight must not be empty")
+    count = round(amount * weight.numel())  # torch's rounding of a fraction
+    mask = torch.ones_like(weight)
+    if count:
+        smallest = torch.topk(weight.detach().abs().flatten(), k=count, largest=False).indices
+        mask.view(-1)[smallest] = 0
+    return mask
+
+
+def prune_model(model: nn.Module, amount: float, *, scope: str = "global", scores: Scores | None = None) -> nn.Module:
+    """A pruned copy of ``model`` (the original is untouched), masks kept by torch.nn.utils.prune.
+
+    ``scope="global"`` ranks all weights together, ``"layer"`` removes ``amount`` of every layer. ``scores``
+    (a saliency per weight, e.g. OBD's) replaces the magnitude |w| as the ranking.
+    """
+    check_amount(amount)
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
+    pruned = copy.deepcopy(model)
+    layers = prunable_layers(pruned)
+    if scores is not None:
+        missing = sorted(set(layers) - set(scores))
+        if missing:
+            raise ValueError(f"scores must give a score for every prunable layer; missing {missing}")
+        for name, layer in layers.items():
+            if scores[name].shape != layer.weight.shape:
+                raise ValueError(f"scores[{name!r}] has shape {tuple(scores[name].shape)}, the weight "
+                                 f"{tuple(layer.weight.shape)}")
+    importance = None
+    if scores is not None:  # torch ranks |score|: shift so the lowest (even a negative) saliency goes first
+        lowest = min(float(scores[name].min()) for name in layers)
+        importance = {(layer, "weight"): scores[name].detach().to(layer.weight.device)
+                      - (lowest if scope == "global" else float(scores[name].min())) for name, layer in layers.items()}
+    if scope == "global":
+        torch_prune.global_unstructured(list(importance or [(layer, "weight") for layer in layers.values()]),
+                                        pruning_method=torch_prune.L1Unstructured, importance_scores=importance,
+                                        amount=amount)
+    else:
+        for layer in layers.values():
+            torch_prune.l1_unstructured(layer, "weight", amount=amount,
+                                        importance_scores=importance[(layer, "weight")] if importance else None)
+    return pruned
+
+
+def layer_sparsity(model: nn.Module) -> dict[str, float]:
+    """Fraction of exactly-zero weights in each prunable layer."""
+    return {name: float((layer.weight == 0).float().mean()) for name, layer in prunable_layers(model).items()}
+
+
+def sparsity(model: nn.Module) -> float:
+    """Fraction of exactly-zero weights over all prunable layers (biases and batch norm not counted)."""
+    weights = [layer.weight for layer in prunable_layers(model).values()]
+    return float(sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights))
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """Fold every mask into its weight (``prune.remove``): a plain dense model with zeros, in place."""
+    for layer in prunable_layers(model).values():
+        if torch_prune.is_pruned(layer) and hasattr(layer, "weight_mask"):
+            torch_prune.remove(layer, "weight")
+    return model
+
+
+def one_shot_curve(model: nn.Module, sparsities: Sequence[float], test: train.Split, *, scope: str = "global",
+                   scores: Scores | None = None, progress: bool = True, description: str = "one-shot pruning") -> list[dict]:
+    """Accuracy and loss after pruning ``model`` once to each sparsity, without retraining."""
+    results = []
+    for amount in tqdm(list(sparsities), desc=description, disable=not progress):
+        pruned = prune_model(model, amount, scope=scope, scores=scores)
+        evaluation = train.evaluate(pruned, *test)
+        results.append({"sparsity": sparsity(pruned), "accuracy": evaluation.accuracy, "loss": evaluation.loss})
+    return results
+
+
+def sensitivity(model: nn.Module, sparsities: Sequence[float], test: train.Split,
+                progress: bool = True) -> dict[str, list[float]]:
+    """Accuracy when only one layer is pruned (by magnitude) to each sparsity: {layer: [accuracy, ...]}."""
+    layers = list(prunable_layers(model))
+    curves: dict[str, list[float]] = {name: [] for name in layers}
+    bar = tqdm(total=len(layers) * len(sparsities), desc="sensitivity", disable=not progress)
+    for name in layers:
+        for amount in sparsities:
+            pruned = copy.deepcopy(model)
+            torch_prune.l1_unstructured(dict(pruned.named_modules())[name], "weight", amount=check_amount(amount))
+            curves[name].append(train.evaluate(pruned, *test).accuracy)
+            bar.update()
+    bar.close()
+    return curves
+
+
+def iterative_prune(model: nn.Module, schedule: Sequence[float], train_split: train.Split, test: train.Split, *,
+                    epochs_per_step: int = 1, lr: float = 0.01, scores_fn: Callable[[nn.Module], Scores] | None = None,
+                    seed: int = 0, progress: bool = True, device: torch.device | str | None = None,
+                    augmentation: bool = True) -> tuple[nn.Module, list[dict]]:
+    """Prune to each sparsity of ``schedule`` in turn (global), fine-tuning after each step with the masks in place.
+
+    ``scores_fn(model)`` ranks the weights at each step (OBD: train, compute saliencies, delete, retrain, repeat);
+    by default the magnitude. Returns the pruned model (masks made permanent) and one record per step.
+    """
+    steps = [check_amount(a, "schedule") for a in schedule]
+    if not steps or any(b < a for a, b in zip(steps, steps[1:])):
+        raise ValueError(f"schedule must be a non-empty, non-decreasing list of sparsities, got {list(schedule)}")
+    current = copy.deepcopy(model)
+    records = []
+    for step, amount in enumerate(steps, 1):
+        scores = scores_fn(current) if scores_fn else None  # weights pruned earlier are zero: they rank lowest
+        current = prune_model(current, amount, scores=scores)
+        before = train.evaluate(current, *test, device=device).accuracy
+        history = train.fit(current, train_split, test, epochs=epochs_per_step, lr=lr, seed=seed + step,
+                            augmentation=augmentation, device=device, progress=progress,
+                            description=f"fine-tune at {100 * amount:.1f} % sparsity")
+        current = make_permanent(current)
+        records.append({"step": step, "sparsity": sparsity(current), "accuracy_pruned": before,
+                        "accuracy": history.final_test_accuracy})
+    return current, records
