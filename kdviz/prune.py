@@ -31,6 +31,14 @@ def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
     return layers
 
 
+def copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy that also works while torch.nn.utils.prune's masks are attached."""
+    for module in model.modules():
+        for name in [n[: -len("_mask")] for n, _ in module.named_buffers(recurse=False) if n.endswith("_mask")]:
+            setattr(module, name, getattr(module, name).detach())  # recomputed from _orig * _mask at each forward
+    return copy.deepcopy(model)
+
+
 def magnitude_mask(weight: torch.Tensor, amount: float) -> torch.Tensor:
     """The mask (1 keep, 0 prune) that removes the ``amount`` fraction of weights with the smallest |w|.
 
@@ -56,7 +64,7 @@ def prune_model(model: nn.Module, amount: float, *, scope: str = "global", score
     check_amount(amount)
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
-    pruned = copy.deepcopy(model)
+    pruned = copy_model(model)
     layers = prunable_layers(pruned)
     if scores is not None:
         missing = sorted(set(layers) - set(scores))
@@ -120,7 +128,7 @@ def sensitivity(model: nn.Module, sparsities: Sequence[float], test: train.Split
     bar = tqdm(total=len(layers) * len(sparsities), desc="sensitivity", disable=not progress)
     for name in layers:
         for amount in sparsities:
-            pruned = copy.deepcopy(model)
+            pruned = copy_model(model)
             torch_prune.l1_unstructured(dict(pruned.named_modules())[name], "weight", amount=check_amount(amount))
             curves[name].append(train.evaluate(pruned, *test).accuracy)
             bar.update()
@@ -140,7 +148,7 @@ def iterative_prune(model: nn.Module, schedule: Sequence[float], train_split: tr
     steps = [check_amount(a, "schedule") for a in schedule]
     if not steps or any(b < a for a, b in zip(steps, steps[1:])):
         raise ValueError(f"schedule must be a non-empty, non-decreasing list of sparsities, got {list(schedule)}")
-    current = copy.deepcopy(model)
+    current = copy_model(model)
     records = []
     for step, amount in enumerate(steps, 1):
         scores = scores_fn(current) if scores_fn else None  # weights pruned earlier are zero: they rank lowest
