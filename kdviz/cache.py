@@ -61,3 +61,37 @@ def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dic
     payload = json.dumps({"settings": settings, "result": result}).encode()
     atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(payload))
     return result
+
+
+def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]):
+    """Tensors (or a dict of them) stored with ``torch.save`` and read back with ``weights_only=True``; computed
+    and stored if missing or unreadable."""
+    import io
+
+    import torch
+
+    filename = f"{kind}-{key(settings)}.pt"
+    for folder in folders("results"):
+        path = folder / filename
+        if path.is_file():
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except Exception:  # damaged: computed again below and rewritten whole
+                pass
+    value = compute()
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(buffer.getvalue()))
+    return value
+
+
+def cached_model(kind: str, settings: dict, model, compute: Callable[[object], dict]) -> tuple[object, dict]:
+    """A model trained or pruned by ``compute(model) -> result`` (it changes the model in place), kept as weights
+    plus the JSON result in one file; on a later call the weights are loaded into ``model`` instead."""
+    payload = cached_tensors(kind, settings, lambda: _model_payload(model, compute(model)))
+    model.load_state_dict(payload["state_dict"])
+    return model, json.loads(payload["result"])
+
+
+def _model_payload(model, result: dict) -> dict:
+    return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "result": json.dumps(result)}

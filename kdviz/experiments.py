@@ -1,7 +1,6 @@
 """Student experiments, cached: scratch against distilled, with few labels or an omitted class (introduced in 04)."""
 from __future__ import annotations
 
-import io
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
@@ -40,19 +39,12 @@ def teacher_logits(split: str, profile: config.Profile, device: torch.device | s
     """The cached teacher's logits for the profile's split, themselves cached (weights_only load)."""
     teacher, _ = train.load_or_train("teacher", seed=0, profile=profile, device=device, progress=True)
     settings = {"split": split, "profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0)}
-    filename = f"teacher-logits-{cache.key(settings)}.pt"
-    for folder in cache.folders("results"):
-        if (folder / filename).is_file():
-            try:
-                return torch.load(folder / filename, weights_only=True)
-            except Exception:  # damaged: computed again and rewritten whole
-                pass
-    images, _ = data.load_profile_split("fashion-mnist", split, profile)
-    logits = train.predict_logits(teacher, images, device=device)
-    buffer = io.BytesIO()
-    torch.save(logits, buffer)
-    cache.atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(buffer.getvalue()))
-    return logits
+
+    def compute() -> torch.Tensor:
+        images, _ = data.load_profile_split("fashion-mnist", split, profile)
+        return train.predict_logits(teacher, images, device=device)
+
+    return cache.cached_tensors("teacher-logits", settings, compute)
 
 
 def _bias_for_prior(logits: torch.Tensor, label: int, share: float) -> float:

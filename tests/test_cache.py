@@ -5,6 +5,8 @@ import json
 import os
 
 import pytest
+import torch
+from torch import nn
 
 from kdviz import cache
 
@@ -53,3 +55,30 @@ def test_prepared_results_are_read_from_kdviz_data(isolated_home, tmp_path, monk
     (isolated_home / "results").rename(shared / "results")
     monkeypatch.setenv("KDVIZ_DATA", str(shared))
     assert cache.cached_result("demo", {"a": 1}, lambda: pytest.fail("recomputed")) == {"x": 1}
+
+
+def test_cached_tensors_are_computed_once_and_recomputed_when_damaged(isolated_home):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"w": torch.arange(3.0)}
+
+    first = cache.cached_tensors("demo", {"a": 1}, compute)
+    second = cache.cached_tensors("demo", {"a": 1}, compute)
+    assert torch.equal(first["w"], second["w"]) and len(calls) == 1
+    (path,) = (isolated_home / "results").glob("demo-*.pt")
+    path.write_bytes(b"not a torch file")
+    assert torch.equal(cache.cached_tensors("demo", {"a": 1}, compute)["w"], torch.arange(3.0)) and len(calls) == 2
+
+
+def test_cached_model_stores_weights_and_result_together():
+    def compute(model):
+        with torch.no_grad():
+            model.weight.fill_(2.0)
+        return {"accuracy": 0.5}
+
+    model, result = cache.cached_model("demo-model", {"b": 2}, nn.Linear(2, 2), compute)
+    assert result == {"accuracy": 0.5} and torch.all(model.weight == 2.0)
+    again, result = cache.cached_model("demo-model", {"b": 2}, nn.Linear(2, 2), lambda m: 1 / 0)  # not recomputed
+    assert result == {"accuracy": 0.5} and torch.all(again.weight == 2.0)
