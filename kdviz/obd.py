@@ -167,17 +167,22 @@ def obd_saliency(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, m
 
 
 def predicted_against_actual(model: nn.Module, scores: prune.Scores, fractions: Sequence[float],
-                             images: torch.Tensor, labels: torch.Tensor) -> list[dict]:
-    """OBD's Fig. 1b: delete the lowest-saliency weights, for each fraction, and compare the predicted loss increase
-    (the sum of their saliencies) with the measured one."""
+                             images: torch.Tensor, labels: torch.Tensor,
+                             order_by: prune.Scores | None = None) -> list[dict]:
+    """OBD's Fig. 1b: delete the lowest-ranked weights (by ``order_by``, default the saliencies ``scores``) for each
+    fraction, and compare the predicted loss increase (the sum of the deleted weights' saliencies) with the
+    measured one."""
     base = mean_loss(model, images, labels)
-    flat = torch.cat([s.flatten() for s in scores.values()])
-    order = torch.argsort(flat)
+    ranking = order_by if order_by is not None else scores
+    names = list(scores)
+    flat_scores = torch.cat([scores[n].flatten() for n in names])
+    flat_ranking = torch.cat([ranking[n].flatten() for n in names])
+    order = torch.argsort(flat_ranking)
     rows = []
     for fraction in fractions:
-        count = round(prune.check_amount(fraction, "fractions") * len(flat))
-        pruned = prune.prune_model(model, fraction, scores=scores)
+        count = round(prune.check_amount(fraction, "fractions") * len(flat_scores))
+        pruned = prune.prune_model(model, fraction, scores=ranking)
         rows.append({"fraction": float(fraction), "deleted": count,
-                     "predicted": float(flat[order[:count]].sum()),
+                     "predicted": float(flat_scores[order[:count]].sum()),
                      "actual": mean_loss(pruned, images, labels) - base})
     return rows

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdviz import data, models, obd, train
+from kdviz import data, models, obd, prune, train
 from conftest import striped_images
 
 
@@ -101,3 +101,13 @@ def test_bad_input_is_named(tiny):
     with pytest.raises(ValueError, match="equal length"):
         obd.mean_loss(model, images, labels[:3])
     assert len(obd.obd_saliency(model, images, labels, method="exact")) == 2
+
+
+def test_deleting_by_magnitude_costs_more_than_obd_predicts_for_its_own_choice(tiny):
+    model, images, labels = tiny
+    scores = obd.saliency(model, obd.exact_diagonal(model, images, labels))
+    magnitude = {name: layer.weight.detach().abs() for name, layer in prune.prunable_layers(model).items()}
+    by_obd = obd.predicted_against_actual(model, scores, [0.4], images, labels)[0]
+    by_magnitude = obd.predicted_against_actual(model, scores, [0.4], images, labels, order_by=magnitude)[0]
+    assert by_magnitude["predicted"] > by_obd["predicted"]  # OBD deletes what it predicts is cheapest
+    assert by_magnitude["actual"] > by_obd["actual"]

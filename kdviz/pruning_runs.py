@@ -1,0 +1,136 @@
+"""The teacher's pruning experiments, cached: one-shot curves, sensitivity, iterative pruning and channel pruning
+(introduced in 02)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from kdviz import cache, config, data, models, obd, prune, shrink, train
+
+SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+SCHEDULE = (0.5, 0.75, 0.9, 0.95)
+METHODS = ("magnitude", "obd")
+
+
+def _profile(profile: config.Profile | str | None) -> config.Profile:
+    return profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+
+
+def _teacher(profile: config.Profile, device=None) -> nn.Module:
+    teacher, _ = train.load_or_train("teacher", seed=0, profile=profile, device=device)
+    return teacher
+
+
+def _settings(profile: config.Profile, **more) -> dict:
+    return {"profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0), **more}
+
+
+def saliency_images(profile: config.Profile | str | None = None) -> train.Split:
+    """The training images the Hessian diagonal is estimated on: 2,000 (quick: 500), balanced, fixed."""
+    profile = _profile(profile)
+    images, labels = data.load_profile_split("fashion-mnist", "train", profile)
+    return data.subset(images, labels, 2000 if profile.name == "full" else 500, seed=0)
+
+
+def teacher_saliency(profile: config.Profile | str | None = None, method: str = "fisher") -> prune.Scores:
+    """OBD saliencies of the teacher's weights (cached): h_kk w_k² / 2 with the Hessian diagonal by ``method``."""
+    profile = _profile(profile)
+    teacher = _teacher(profile)
+    images, labels = saliency_images(profile)
+    settings = _settings(profile, method=method, images=len(labels))
+    return cache.cached_tensors("teacher-saliency", settings,
+                                lambda: obd.obd_saliency(teacher, images, labels, method))
+
+
+def magnitudes(model: nn.Module) -> prune.Scores:
+    """|w| of every prunable weight: magnitude pruning's ranking, in the form OBD's functions take."""
+    return {name: layer.weight.detach().abs() for name, layer in prune.prunable_layers(model).items()}
+
+
+def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[float] = SPARSITIES) -> dict:
+    """Test accuracy after one-shot global pruning of the teacher, by magnitude and by OBD saliency (cached)."""
+    profile = _profile(profile)
+
+    def compute() -> dict:
+        teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
+        return {"magnitude": prune.one_shot_curve(teacher, sparsities, test, description="magnitude"),
+                "obd": prune.one_shot_curve(teacher, sparsities, test, scores=teacher_saliency(profile),
+                                            description="OBD")}
+
+    return cache.cached_result("one-shot", _settings(profile, sparsities=list(sparsities)), compute)
+
+
+def loss_prediction(profile: config.Profile | str | None = None,
+                    fractions: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)) -> dict:
+    """OBD's Fig. 1b on the teacher: predicted against measured training-loss increase, deleting in OBD's order
+    and in magnitude's (cached)."""
+    profile = _profile(profile)
+
+    def compute() -> dict:
+        teacher, scores = _teacher(profile), teacher_saliency(profile)
+        images, labels = saliency_images(profile)
+        return {"obd": obd.predicted_against_actual(teacher, scores, fractions, images, labels),
+                "magnitude": obd.predicted_against_actual(teacher, scores, fractions, images, labels,
+                                                          order_by=magnitudes(teacher))}
+
+    return cache.cached_result("loss-prediction", _settings(profile, fractions=list(fractions)), compute)
+
+
+def sensitivity(profile: config.Profile | str | None = None,
+                sparsities: Sequence[float] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)) -> dict:
+    """Accuracy when only one of the teacher's layers is pruned (cached): {"sparsities": [...], layer: [...]}."""
+    profile = _profile(profile)
+
+    def compute() -> dict:
+        teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
+        return {"sparsities": list(sparsities), **prune.sensitivity(teacher, sparsities, test)}
+
+    return cache.cached_result("sensitivity", _settings(profile, sparsities=list(sparsities)), compute)
+
+
+def iterative(profile: config.Profile | str | None = None, method: str = "magnitude",
+              schedule: Sequence[float] = SCHEDULE, epochs_per_step: int = 1, lr: float = 0.01,
+              device=None) -> tuple[nn.Module, dict]:
+    """The teacher pruned step by step to each sparsity of ``schedule`` with fine-tuning after each step, ranking
+    by magnitude or by OBD saliency recomputed at every step (OBD's own procedure). Cached weights and records."""
+    profile = _profile(profile)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    images, labels = saliency_images(profile)
+    scores_fn = (lambda model: obd.obd_saliency(model, images, labels, "fisher", progress=False)) \
+        if method == "obd" else None
+
+    def compute(model: nn.Module) -> dict:
+        train_split = data.load_profile_split("fashion-mnist", "train", profile)
+        test = data.load_profile_split("fashion-mnist", "test", profile)
+        pruned, records = prune.iterative_prune(_teacher(profile, device), schedule, train_split, test,
+                                                epochs_per_step=profile.epochs(epochs_per_step), lr=lr,
+                                                scores_fn=scores_fn, device=device)
+        model.load_state_dict(pruned.state_dict())
+        return {"steps": records}
+
+    settings = _settings(profile, method=method, schedule=list(schedule), epochs_per_step=epochs_per_step, lr=lr)
+    model, result = cache.cached_model("iterative-pruning", settings, models.build("teacher"), compute)
+    return model.eval(), result
+
+
+def channel_pruned(profile: config.Profile | str | None = None, amount: float = 0.5, epochs: int = 5,
+                   lr: float = 0.02, device=None) -> tuple[nn.Module, dict]:
+    """The teacher without ``amount`` of its channels and hidden units (a smaller dense model), fine-tuned
+    (cached): the model and its accuracy before and after fine-tuning."""
+    profile = _profile(profile)
+    teacher = _teacher(profile)
+    test = data.load_profile_split("fashion-mnist", "test", profile)
+
+    def compute(model: nn.Module) -> dict:
+        before = train.evaluate(model, *test).accuracy
+        history = train.fit(model, data.load_profile_split("fashion-mnist", "train", profile), test,
+                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device,
+                            description=f"fine-tune the channel-pruned teacher ({100 * amount:.0f} % fewer channels)")
+        return {"accuracy_pruned": before, "accuracy": history.final_test_accuracy}
+
+    settings = _settings(profile, amount=amount, epochs=epochs, lr=lr)
+    model, result = cache.cached_model("channel-pruning", settings, shrink.channel_prune(teacher, amount), compute)
+    return model.eval(), result
+
