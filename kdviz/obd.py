@@ -186,3 +186,17 @@ def predicted_against_actual(model: nn.Module, scores: prune.Scores, fractions: 
                      "predicted": float(flat_scores[order[:count]].sum()),
                      "actual": mean_loss(pruned, images, labels) - base})
     return rows
+
+
+def hutchinson_convergence(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, exact: Diagonal,
+                           probes: Sequence[int] = (1, 4, 16, 64, 256), seed: int = 0) -> list[dict]:
+    """How Hutchinson's estimate approaches the exact diagonal as probes are added: relative error and the share
+    of entries that come out negative (an impossible curvature for a convex loss in one weight)."""
+    target = torch.cat([d.flatten() for d in exact.values()])
+    rows = []
+    for count in probes:
+        estimate = torch.cat([d.flatten() for d in hutchinson_diagonal(model, images, labels, probes=count, seed=seed,
+                                                                       progress=False).values()])
+        rows.append({"probes": count, "relative_error": float((estimate - target).norm() / target.norm()),
+                     "negative": float((estimate < 0).float().mean())})
+    return rows

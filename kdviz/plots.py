@@ -484,3 +484,140 @@ def plot_per_class(accuracies: dict[str, Sequence[float]], classes: Sequence[str
     ax.set(ylabel="test accuracy (%)", title=title, ylim=(0, 105))
     ax.legend(loc="lower right")
     return fig
+
+
+def plot_sparsity_curves(curves: dict[str, list[dict]], baseline: float | None = None,
+                         title: str = "One-shot pruning: accuracy against sparsity") -> Figure:
+    """Test accuracy against the share of weights removed, one line per method (rows with sparsity, accuracy)."""
+    if not curves:
+        raise ValueError("curves must name at least one method")
+    fig = _figure(9, 5)
+    ax = fig.subplots()
+    for i, (name, rows) in enumerate(curves.items()):
+        ax.plot([100 * r["sparsity"] for r in rows], [100 * r["accuracy"] for r in rows], "os^D"[i % 4] + "-",
+                color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
+    if baseline is not None:
+        ax.axhline(100 * baseline, color="black", linestyle=":", label=f"unpruned ({100 * baseline:.2f} %)")
+        ax.axhline(100 * baseline - 1, color="grey", linestyle="--", linewidth=1, label="1 point below")
+    ax.set(xlabel="weights removed (%)", ylabel="test accuracy (%)", title=title)
+    ax.legend(loc="lower left")
+    return fig
+
+
+def plot_sparsity_state(weights, sparsity: float, threshold: float, curve: list[dict]) -> Figure:
+    """One state of the sparsity explorer: the weight histogram with the pruned band, and the measured accuracy
+    curve with the chosen sparsity marked (notebook 02)."""
+    values = _as_numpy(weights).ravel()
+    fig = Figure(figsize=(12, 4.2))  # fixed layout: redrawn by a slider
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.84, wspace=0.25)
+    hist_ax, curve_ax = fig.subplots(1, 2)
+    limit = float(np.quantile(np.abs(values), 0.999))
+    bins = np.linspace(-limit, limit, 121)
+    counts, edges = np.histogram(np.clip(values, -limit, limit), bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    pruned = np.abs(centres) < threshold
+    width = edges[1] - edges[0]
+    hist_ax.bar(centres[~pruned], counts[~pruned], width=width, color=OKABE_ITO[0], label="kept")
+    hist_ax.bar(centres[pruned], counts[pruned], width=width, color=OKABE_ITO[5], label="removed")
+    hist_ax.set_yscale("log")
+    hist_ax.set(xlabel="weight value", ylabel="weights (log scale)", title=f"|w| < {threshold:.3g} removed")
+    hist_ax.legend(loc="upper right")
+    xs, ys = [100 * r["sparsity"] for r in curve], [100 * r["accuracy"] for r in curve]
+    curve_ax.plot(xs, ys, "o-", color=OKABE_ITO[0])
+    accuracy = float(np.interp(100 * sparsity, xs, ys))
+    curve_ax.plot([100 * sparsity], [accuracy], "s", color=OKABE_ITO[5], markersize=12)
+    curve_ax.set(xlabel="weights removed (%)", ylabel="test accuracy (%)", xlim=(-2, 100),
+                 title="measured, one-shot (marker interpolated)")
+    fig.suptitle(f"Global magnitude pruning at {100 * sparsity:.0f} %: about {accuracy:.1f} % accuracy")
+    return fig
+
+
+def plot_diagonal_estimates(exact, estimates: dict) -> Figure:
+    """Each estimate of the Hessian diagonal against the exact one, entry by entry (symmetric-log axes, so the
+    negative estimates show)."""
+    target = torch.cat([t.flatten() for t in exact.values()]).numpy()
+    fig = _figure(4.2 * len(estimates), 4.4)
+    axes = np.atleast_1d(fig.subplots(1, len(estimates), sharey=True))
+    scale = float(np.quantile(np.abs(target[target != 0]), 0.05)) if np.any(target != 0) else 1e-6
+    for ax, (name, estimate) in zip(axes, estimates.items()):
+        values = torch.cat([t.flatten() for t in estimate.values()]).numpy()
+        negative = values < 0
+        ax.scatter(target[~negative], values[~negative], s=8, color=OKABE_ITO[0], alpha=0.6)
+        ax.scatter(target[negative], values[negative], s=12, color=OKABE_ITO[5], label=f"negative: {negative.sum()}")
+        top = max(np.abs(target).max(), np.abs(values).max())
+        ax.plot([0, top], [0, top], color="black", linewidth=1)
+        ax.set_xscale("symlog", linthresh=scale)
+        ax.set_yscale("symlog", linthresh=scale)
+        correlation = np.corrcoef(target, values)[0, 1]
+        ax.set(title=f"{name}\ncorrelation {correlation:.3f}", xlabel="exact h_kk")
+        if negative.any():
+            ax.legend(loc="upper left")
+    axes[0].set_ylabel("estimated h_kk")
+    fig.suptitle("The Hessian diagonal of a tiny net: exact against estimates")
+    return fig
+
+
+def plot_hutchinson_convergence(rows: list[dict]) -> Figure:
+    """Hutchinson's relative error and share of negative entries against the number of probes (log x)."""
+    fig = _figure(10, 4.2)
+    error_ax, negative_ax = fig.subplots(1, 2)
+    probes = [r["probes"] for r in rows]
+    error_ax.plot(probes, [r["relative_error"] for r in rows], "o-", color=OKABE_ITO[0])
+    reference = rows[0]["relative_error"] * np.sqrt(probes[0] / np.array(probes))
+    error_ax.plot(probes, reference, ":", color="black", label="1 / sqrt(probes)")
+    error_ax.set(xscale="log", yscale="log", xlabel="probes (log scale)", ylabel="relative error (log scale)",
+                 title="error against the exact diagonal")
+    error_ax.legend()
+    negative_ax.plot(probes, [100 * r["negative"] for r in rows], "s-", color=OKABE_ITO[5])
+    negative_ax.set(xscale="log", xlabel="probes (log scale)", ylabel="negative estimates (%)",
+                    title="curvatures estimated below zero")
+    for ax in (error_ax, negative_ax):
+        _plain_log_ticks(ax, "x")
+    return fig
+
+
+def plot_loss_prediction(results: dict[str, list[dict]], title: str = "Predicted against actual loss increase") -> Figure:
+    """OBD's Fig. 1b: the predicted (sum of saliencies) and the measured training-loss increase against the share of
+    weights deleted, for each deletion order."""
+    fig = _figure(9, 5)
+    ax = fig.subplots()
+    for i, (order, rows) in enumerate(results.items()):
+        color = OKABE_ITO[i % len(OKABE_ITO)]
+        fractions = [100 * r["fraction"] for r in rows]
+        ax.plot(fractions, [max(r["actual"], 1e-6) for r in rows], "o-", color=color, label=f"{order} order: measured")
+        ax.plot(fractions, [max(r["predicted"], 1e-6) for r in rows], "--", color=color,
+                label=f"{order} order: OBD's prediction")
+    ax.set(yscale="log", xlabel="weights deleted (%)", ylabel="training-loss increase (log scale)", title=title)
+    _plain_log_ticks(ax, "y")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_sensitivity(curves: dict, title: str = "Sensitivity: one layer pruned at a time") -> Figure:
+    """Accuracy when only one layer is pruned, against that layer's sparsity (one line per layer)."""
+    sparsities = [100 * s for s in curves["sparsities"]]
+    layers = {name: values for name, values in curves.items() if name != "sparsities"}
+    fig = _figure(9, 5)
+    ax = fig.subplots()
+    for i, (name, values) in enumerate(layers.items()):
+        ax.plot(sparsities, [100 * v for v in values], "os^Dv*"[i % 6] + "-", color=OKABE_ITO[i % len(OKABE_ITO)],
+                label=name)
+    ax.set(xlabel="weights removed from this layer only (%)", ylabel="test accuracy (%)", title=title)
+    ax.legend(loc="lower left", fontsize=10)
+    return fig
+
+
+def plot_iterative_pruning(runs: dict[str, list[dict]], baseline: float) -> Figure:
+    """Iterative pruning: accuracy right after each pruning step and after its fine-tuning, per method."""
+    fig = _figure(9, 5)
+    ax = fig.subplots()
+    for i, (name, steps) in enumerate(runs.items()):
+        color = OKABE_ITO[i % len(OKABE_ITO)]
+        xs = [100 * s["sparsity"] for s in steps]
+        ax.plot(xs, [100 * s["accuracy"] for s in steps], "o-", color=color, label=f"{name}: after fine-tuning")
+        ax.plot(xs, [100 * s["accuracy_pruned"] for s in steps], "x:", color=color, label=f"{name}: just pruned")
+    ax.axhline(100 * baseline, color="black", linestyle=":", label=f"unpruned ({100 * baseline:.2f} %)")
+    ax.axhline(100 * baseline - 1, color="grey", linestyle="--", linewidth=1, label="1 point below")
+    ax.set(xlabel="weights removed (%)", ylabel="test accuracy (%)", title="Prune, fine-tune, repeat")
+    ax.legend(loc="lower left", fontsize=10)
+    return fig

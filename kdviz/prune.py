@@ -161,3 +161,15 @@ def iterative_prune(model: nn.Module, schedule: Sequence[float], train_split: tr
         records.append({"step": step, "sparsity": sparsity(current), "accuracy_pruned": before,
                         "accuracy": history.final_test_accuracy})
     return current, records
+
+
+def all_weights(model: nn.Module) -> torch.Tensor:
+    """Every prunable weight of the model in one flat tensor (masks applied)."""
+    return torch.cat([layer.weight.detach().flatten().cpu() for layer in prunable_layers(model).values()])
+
+
+def global_threshold(weights: torch.Tensor, amount: float) -> float:
+    """The |w| below which global magnitude pruning removes weights to reach ``amount`` sparsity."""
+    check_amount(amount)
+    count = round(amount * weights.numel())
+    return 0.0 if count == 0 else float(weights.abs().flatten().kthvalue(count).values)

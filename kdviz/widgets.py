@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from kdviz import architectures, data, distill, plots
+from kdviz import architectures, data, distill, plots, prune
 
 
 def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8):
@@ -123,3 +123,30 @@ def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, la
     weight.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([temperature, weight]), picture])
+
+
+def sparsity_view(weights: torch.Tensor, curve: list[dict], sparsity: float):
+    """Compute and draw one state of the sparsity explorer (notebook 02)."""
+    return plots.plot_sparsity_state(weights, sparsity, prune.global_threshold(weights, sparsity), curve)
+
+
+def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float = 0.5) -> widgets.VBox:
+    """Drag the global sparsity: which weights go (histogram) and the measured accuracy there (notebook 02).
+
+    ``curve`` is a precomputed one-shot curve (rows with sparsity and accuracy), so the slider answers at once.
+    """
+    prune.check_amount(sparsity, "sparsity")
+    if not curve:
+        raise ValueError("curve must hold measured rows of sparsity and accuracy (prune.one_shot_curve)")
+    weights = weights.detach().flatten().cpu()
+    top = max(0.01, min(0.99, round(max(r["sparsity"] for r in curve), 2)))
+    slider = widgets.FloatSlider(value=min(sparsity, top), min=0.0, max=top, step=0.01, description="sparsity",
+                                 readout_format=".0%")
+    picture = widgets.Image(format="png")
+
+    def redraw(_=None) -> None:
+        picture.value = plots.to_png(sparsity_view(weights, curve, slider.value))
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([slider, picture])

@@ -111,3 +111,12 @@ def test_deleting_by_magnitude_costs_more_than_obd_predicts_for_its_own_choice(t
     by_magnitude = obd.predicted_against_actual(model, scores, [0.4], images, labels, order_by=magnitude)[0]
     assert by_magnitude["predicted"] > by_obd["predicted"]  # OBD deletes what it predicts is cheapest
     assert by_magnitude["actual"] > by_obd["actual"]
+
+
+def test_hutchinson_converges_and_its_negative_estimates_vanish(tiny):
+    model, images, labels = tiny
+    exact = obd.exact_diagonal(model, images, labels)
+    rows = obd.hutchinson_convergence(model, images, labels, exact, probes=(1, 16, 256))
+    errors = [r["relative_error"] for r in rows]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 0.3
+    assert rows[0]["negative"] > rows[2]["negative"]

@@ -132,3 +132,26 @@ def test_experiment_figures():
     assert len(fig.axes[0].patches) >= 20
     with pytest.raises(ValueError, match="at least one setting"):
         plots.plot_seed_comparison({})
+
+
+def test_pruning_figures_draw_their_data():
+    rows = [{"sparsity": s, "accuracy": a} for s, a in ((0.0, 0.93), (0.5, 0.92), (0.9, 0.8))]
+    fig = plots.plot_sparsity_curves({"magnitude": rows, "OBD": rows[:2]}, baseline=0.93)
+    assert [len(line.get_xdata()) for line in fig.axes[0].lines[:2]] == [3, 2]
+    state = plots.plot_sparsity_state(torch.linspace(-1, 1, 1000), 0.5, 0.5, rows)
+    removed = state.axes[0].containers[1]
+    assert all(abs(bar.get_x() + bar.get_width() / 2) < 0.5 for bar in removed)
+    assert "about 92.0 % accuracy" in state._suptitle.get_text()
+    prediction = [{"fraction": f, "predicted": p, "actual": a} for f, p, a in ((0.1, 0.01, 0.012), (0.5, 0.2, 0.4))]
+    fig = plots.plot_loss_prediction({"OBD": prediction})
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.012, 0.4] and fig.axes[0].get_yscale() == "log"
+    curves = {"sparsities": [0.0, 0.9], "0": [0.9, 0.5], "3": [0.9, 0.8]}
+    assert len(plots.plot_sensitivity(curves).axes[0].lines) == 2
+    steps = [{"sparsity": 0.5, "accuracy": 0.93, "accuracy_pruned": 0.92}]
+    assert len(plots.plot_iterative_pruning({"magnitude": steps}, 0.93).axes[0].lines) == 4
+    exact = {"w": torch.tensor([1.0, 2.0, 3.0])}
+    fig = plots.plot_diagonal_estimates(exact, {"noisy": {"w": torch.tensor([1.1, -0.5, 3.2])}})
+    assert "negative: 1" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    fig = plots.plot_hutchinson_convergence([{"probes": 1, "relative_error": 1.0, "negative": 0.3},
+                                             {"probes": 100, "relative_error": 0.1, "negative": 0.01}])
+    assert list(fig.axes[0].lines[0].get_ydata()) == [1.0, 0.1]

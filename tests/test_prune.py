@@ -97,3 +97,12 @@ def test_iterative_pruning_reaches_the_schedule_and_keeps_the_zeros():
     assert prune.sparsity(pruned) == pytest.approx(0.8, abs=1e-3) and records[-1]["accuracy"] > 0.5
     with pytest.raises(ValueError, match="non-decreasing"):
         prune.iterative_prune(model, [0.8, 0.5], train_split, test_split)
+
+
+def test_global_threshold_splits_the_weights_at_the_sparsity():
+    weights = torch.linspace(-1, 1, 201)
+    threshold = prune.global_threshold(weights, 0.5)
+    assert float((weights.abs() <= threshold).float().mean()) == pytest.approx(0.5, abs=0.01)
+    assert prune.global_threshold(weights, 0.0) == 0.0
+    model = models.build("mlp", hidden=8)
+    assert prune.all_weights(model).numel() == 784 * 8 + 8 * 10

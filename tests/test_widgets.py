@@ -155,3 +155,20 @@ def test_convolution_view_states_the_separable_ratio():
 def test_convolution_explorer_names_bad_arguments(arguments, message):
     with pytest.raises(ValueError, match=message):
         widgets.convolution_explorer(**arguments)
+
+
+def test_sparsity_explorer_moves_the_threshold():
+    weights = torch.linspace(-1, 1, 2001)
+    curve = [{"sparsity": s, "accuracy": 0.9 - s / 2} for s in (0.0, 0.5, 0.9)]
+    explorer = widgets.sparsity_explorer(weights, curve)
+    slider, picture = explorer.children
+    assert slider.max == 0.9 and slider.value == 0.5
+    first = picture.value
+    slider.value = 0.8
+    assert picture.value != first
+    fig = widgets.sparsity_view(weights, curve, 0.8)
+    assert "80 %" in fig._suptitle.get_text() and "0.8" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match=r"sparsity must be a fraction in \[0, 1\)"):
+        widgets.sparsity_explorer(weights, curve, sparsity=1.5)
+    with pytest.raises(ValueError, match="curve must hold measured rows"):
+        widgets.sparsity_explorer(weights, [])
