@@ -269,3 +269,57 @@ def check_separable_block(fn: Callable[[int, int, int], nn.Module]) -> CheckResu
                                       f"convolution has {expected}. Hint: {hint}")
     return CheckResult(True, f"Your block has the right output shape and parameter count on all "
                              f"{len(SEPARABLE_BLOCK_CASES)} shapes.")
+
+
+def check_magnitude_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
+    """Notebook 02: ``fn(weight, amount)`` returns a 0/1 mask removing the ``amount`` fraction of weights with
+    the smallest |w|, as torch.nn.utils.prune.l1_unstructured does."""
+    from torch.nn.utils import prune as torch_prune
+
+    generator = torch.Generator().manual_seed(2)
+    for shape, amount in (((6, 5), 0.5), ((4, 3, 3, 3), 0.8), ((10,), 0.3)):
+        weight = torch.randn(shape, generator=generator)
+        holder = nn.Module()
+        holder.weight = nn.Parameter(weight.clone())
+        torch_prune.l1_unstructured(holder, "weight", amount=amount)
+        expected = holder.weight_mask
+        got, failure = _tensor_call(fn, weight.clone(), amount)
+        if failure is not None:
+            return failure
+        if got.shape == expected.shape and torch.equal(got.float(), expected):
+            continue
+        if got.shape != expected.shape:
+            hint = f"return a mask of the weight's shape {tuple(shape)}, not {tuple(got.shape)}."
+        elif torch.equal(got.float(), 1 - expected):
+            hint = "your mask is inverted: 1 keeps a weight, 0 removes it."
+        elif int((got == 0).sum()) != int((expected == 0).sum()):
+            hint = (f"remove round(amount x number of weights) = {int((expected == 0).sum())} weights; "
+                    f"your mask removes {int((got == 0).sum())}.")
+        else:
+            hint = "rank by magnitude |w| (torch.abs), not by the signed value: large negative weights matter too."
+        return CheckResult(False, f"For a weight of shape {tuple(shape)} and amount {amount} your mask differs from "
+                                  f"torch.nn.utils.prune's. Hint: {hint}")
+    return CheckResult(True, "Your mask matches torch.nn.utils.prune.l1_unstructured on all 3 weights.")
+
+
+def check_obd_saliency(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Notebook 02: ``fn(weight, hessian_diagonal)`` returns OBD's saliency h_kk * w_k² / 2 of every weight."""
+    generator = torch.Generator().manual_seed(3)
+    weight = torch.randn(5, 4, generator=generator)
+    diagonal = torch.rand(5, 4, generator=generator) + 0.1
+    expected = diagonal * weight ** 2 / 2
+    got, failure = _tensor_call(fn, weight.clone(), diagonal.clone())
+    if failure is not None:
+        return failure
+    if got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-5):
+        return CheckResult(True, "Your saliency matches h_kk w_k² / 2 entry by entry.")
+    mistakes = {
+        "divide by 2: the saliency is the second-order term of the Taylor expansion, (1/2) h_kk δw².":
+            diagonal * weight ** 2,
+        "square the weight: deleting w_k moves it by δw = -w_k, and the term is (1/2) h_kk δw².":
+            diagonal * weight.abs() / 2,
+        "multiply by the curvature h_kk: without it this is magnitude pruning in disguise.": weight ** 2 / 2,
+    }
+    hint = next((h for h, wrong in mistakes.items() if got.shape == wrong.shape and torch.allclose(got, wrong, rtol=1e-5)),
+                "the saliency of each weight is h_kk * w_k**2 / 2, computed entry by entry (same shape as the weight).")
+    return CheckResult(False, f"Your saliency differs from h_kk w_k² / 2. Hint: {hint}")

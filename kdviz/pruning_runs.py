@@ -49,14 +49,17 @@ def magnitudes(model: nn.Module) -> prune.Scores:
 
 
 def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[float] = SPARSITIES) -> dict:
-    """Test accuracy after one-shot global pruning of the teacher, by magnitude and by OBD saliency (cached)."""
+    """Test accuracy after one-shot pruning of the teacher: by magnitude (global and per layer) and by OBD saliency
+    (global), cached."""
     profile = _profile(profile)
 
     def compute() -> dict:
         teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
-        return {"magnitude": prune.one_shot_curve(teacher, sparsities, test, description="magnitude"),
-                "obd": prune.one_shot_curve(teacher, sparsities, test, scores=teacher_saliency(profile),
-                                            description="OBD")}
+        return {"magnitude (global)": prune.one_shot_curve(teacher, sparsities, test, description="magnitude"),
+                "magnitude (per layer)": prune.one_shot_curve(teacher, sparsities, test, scope="layer",
+                                                              description="magnitude per layer"),
+                "OBD (global)": prune.one_shot_curve(teacher, sparsities, test, scores=teacher_saliency(profile),
+                                                     description="OBD")}
 
     return cache.cached_result("one-shot", _settings(profile, sparsities=list(sparsities)), compute)
 

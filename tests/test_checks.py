@@ -102,3 +102,37 @@ def test_separable_block_check():
     assert "kernel_size // 2" in repr(no_padding)
     assert "return an nn.Module" in repr(checks.check_separable_block(lambda i, o, k: 42))
     assert "NotImplementedError" in repr(checks.check_separable_block(lambda i, o, k: (_ for _ in ()).throw(NotImplementedError)))
+
+
+def test_magnitude_mask_check():
+    import torch
+
+    def right(weight, amount):
+        mask = torch.ones_like(weight)
+        count = round(amount * weight.numel())
+        if count:
+            mask.view(-1)[weight.abs().flatten().topk(count, largest=False).indices] = 0
+        return mask
+
+    assert checks.check_magnitude_mask(right)
+    assert "inverted" in repr(checks.check_magnitude_mask(lambda w, a: 1 - right(w, a)))
+    assert "not by the signed value" in repr(checks.check_magnitude_mask(_signed))
+    assert "remove round" in repr(checks.check_magnitude_mask(lambda w, a: right(w, a / 2)))
+    assert "shape" in repr(checks.check_magnitude_mask(lambda w, a: right(w, a).flatten()))
+
+
+def _signed(weight, amount):
+    import torch
+
+    mask = torch.ones_like(weight)
+    count = round(amount * weight.numel())
+    mask.view(-1)[weight.flatten().topk(count, largest=False).indices] = 0
+    return mask
+
+
+def test_obd_saliency_check():
+    assert checks.check_obd_saliency(lambda w, h: h * w ** 2 / 2)
+    assert "divide by 2" in repr(checks.check_obd_saliency(lambda w, h: h * w ** 2))
+    assert "square the weight" in repr(checks.check_obd_saliency(lambda w, h: h * w.abs() / 2))
+    assert "curvature" in repr(checks.check_obd_saliency(lambda w, h: w ** 2 / 2))
+    assert "entry by entry" in repr(checks.check_obd_saliency(lambda w, h: (h * w ** 2 / 2).sum()))
