@@ -114,7 +114,8 @@ def iterative(profile: config.Profile | str | None = None, method: str = "magnit
         return {"steps": records}
 
     settings = _settings(profile, method=method, schedule=list(schedule), epochs_per_step=epochs_per_step, lr=lr)
-    model, result = cache.cached_model("iterative-pruning", settings, models.build("teacher"), compute)
+    fresh = models.build("teacher", **train.RECIPES["teacher"].model_kwargs)
+    model, result = cache.cached_model("iterative-pruning", settings, fresh, compute)
     return model.eval(), result
 
 

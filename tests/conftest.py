@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdviz import data
+from kdviz import config, data, train
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +28,18 @@ def idx_bytes(array: torch.Tensor) -> bytes:
     return header + array.contiguous().numpy().tobytes()
 
 
-def write_fake_dataset(folder: Path, counts=(60_000, 10_000), gz: bool = True, seed: int = 0) -> None:
-    """Four IDX files with random images and labels, as the Debian package lays them out."""
+def write_fake_dataset(folder: Path, counts=(60_000, 10_000), gz: bool = True, seed: int = 0,
+                       learnable: bool = False) -> None:
+    """Four IDX files with random images and labels, as the Debian package lays them out; ``learnable`` draws a
+    bright row at height 2 * label into each image."""
     generator = torch.Generator().manual_seed(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for split, count in zip(data.SPLITS, counts):
         images_stem, labels_stem = data._FILES[split]
-        images = torch.randint(0, 256, (count, 28, 28), dtype=torch.uint8, generator=generator)
+        images = torch.randint(0, 60 if learnable else 256, (count, 28, 28), dtype=torch.uint8, generator=generator)
         labels = torch.arange(count, dtype=torch.uint8) % 10
+        if learnable:
+            images[torch.arange(count), 2 * labels.long()] = 255
         for stem, array in ((images_stem, images), (labels_stem, labels)):
             raw = idx_bytes(array)
             if gz:
@@ -62,3 +66,15 @@ def striped_images(count: int = 400, seed: int = 0) -> tuple[torch.Tensor, torch
     images = torch.randint(0, 60, (count, 28, 28), generator=generator)
     images[torch.arange(count), 2 * labels] = 255
     return images.to(torch.uint8), labels
+
+
+@pytest.fixture
+def small_world(isolated_home, monkeypatch):
+    """A tiny teacher recipe and a tiny quick profile over fake, learnable Fashion-MNIST files (checksums off)."""
+    write_fake_dataset(isolated_home / "data" / "fashion-mnist", learnable=True)
+    info = data.DATASETS["fashion-mnist"]
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist", data.DatasetInfo(**{**info.__dict__, "sha256": {}}))
+    monkeypatch.setitem(train.RECIPES, "teacher", train.Recipe(epochs=3, lr=0.1, batch_size=32, augmentation=False,
+                                                               model_kwargs={"width": 4, "hidden": 16}))
+    monkeypatch.setitem(config.PROFILES, "quick", config.Profile("quick", 300, 100, 3, 0.01))
+    return config.get_profile("quick")

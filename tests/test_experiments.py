@@ -3,21 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import write_fake_dataset
-from kdviz import config, experiments, train
-
-
-@pytest.fixture
-def small_world(isolated_home, monkeypatch):
-    """A tiny teacher recipe and a tiny quick profile over fake Fashion-MNIST files (checksums disabled)."""
-    write_fake_dataset(isolated_home / "data" / "fashion-mnist")
-    info = experiments.data.DATASETS["fashion-mnist"]
-    monkeypatch.setitem(experiments.data.DATASETS, "fashion-mnist",
-                        experiments.data.DatasetInfo(**{**info.__dict__, "sha256": {}}))
-    monkeypatch.setitem(train.RECIPES, "teacher", train.Recipe(epochs=1, lr=0.05, augmentation=False,
-                                                               model_kwargs={"width": 2, "hidden": 8}))
-    monkeypatch.setitem(config.PROFILES, "quick", config.Profile("quick", 300, 100, 1, 0.01))
-    return config.get_profile("quick")
+from kdviz import experiments
 
 
 def test_runs_are_cached_and_report_per_class_accuracy(small_world, monkeypatch):
