@@ -38,6 +38,14 @@ def _effective_parameters(model: nn.Module) -> list[torch.Tensor]:
     return tensors
 
 
+def copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy that also works while torch.nn.utils.prune's masks are attached."""
+    for module in model.modules():
+        for name in [n[: -len("_mask")] for n, _ in module.named_buffers(recurse=False) if n.endswith("_mask")]:
+            setattr(module, name, getattr(module, name).detach())  # recomputed from _orig * _mask at each forward
+    return copy.deepcopy(model)
+
+
 def serialized_bytes(model: nn.Module) -> int:
     """Bytes of the model's ``state_dict`` as ``torch.save`` writes it (what a checkpoint file costs)."""
     buffer = io.BytesIO()
@@ -66,7 +74,7 @@ def latency_ms(model: nn.Module, batch_size: int = 1, *, min_run_time: float = 0
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if min_run_time <= 0:
         raise ValueError(f"min_run_time must be positive, got {min_run_time!r}")
-    cpu_model = copy.deepcopy(model).cpu().eval()
+    cpu_model = copy_model(model).cpu().eval()
     x = torch.randn(batch_size, *input_shape)
     timer = benchmark.Timer(
         stmt="with torch.no_grad(): model(x)",

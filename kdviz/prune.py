@@ -2,7 +2,6 @@
 iterative with fine-tuning, and per-layer sensitivity (introduced in 02)."""
 from __future__ import annotations
 
-import copy
 from typing import Callable, Sequence
 
 import torch
@@ -11,6 +10,7 @@ from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
 from kdviz import train
+from kdviz.measure import copy_model
 
 Scores = dict[str, torch.Tensor]  # layer name -> importance of each weight (same shape); low is pruned first
 SCOPES = ("global", "layer")
@@ -29,14 +29,6 @@ def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
     if not layers:
         raise ValueError(f"model must contain Conv2d or Linear layers to prune; {type(model).__name__} has none")
     return layers
-
-
-def copy_model(model: nn.Module) -> nn.Module:
-    """A deep copy that also works while torch.nn.utils.prune's masks are attached."""
-    for module in model.modules():
-        for name in [n[: -len("_mask")] for n, _ in module.named_buffers(recurse=False) if n.endswith("_mask")]:
-            setattr(module, name, getattr(module, name).detach())  # recomputed from _orig * _mask at each forward
-    return copy.deepcopy(model)
 
 
 def magnitude_mask(weight: torch.Tensor, amount: float) -> torch.Tensor:

@@ -61,7 +61,8 @@ def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[f
                 "OBD (global)": prune.one_shot_curve(teacher, sparsities, test, scores=teacher_saliency(profile),
                                                      description="OBD")}
 
-    return cache.cached_result("one-shot", _settings(profile, sparsities=list(sparsities)), compute)
+    curves = ["magnitude (global)", "magnitude (per layer)", "OBD (global)"]
+    return cache.cached_result("one-shot", _settings(profile, sparsities=list(sparsities), curves=curves), compute)
 
 
 def loss_prediction(profile: config.Profile | str | None = None,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from kdviz import prune
+from kdviz import measure, prune
 
 
 def _to_csr(matrix: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,7 @@ def _csr(weight: torch.Tensor) -> torch.Tensor:
 def sparse_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's state_dict with every prunable weight stored as CSR (values plus int32 column indices and row
     pointers): what a pruned model costs on disk when its zeros are not written. Masks are folded in first."""
-    dense = prune.make_permanent(prune.copy_model(model))
+    dense = prune.make_permanent(measure.copy_model(model))
     state = dense.state_dict()
     for name in prune.prunable_layers(dense):
         key = f"{name}.weight" if name else "weight"
@@ -60,6 +60,14 @@ class SparseLinear(nn.Module):
         self.weight = nn.Parameter(_to_csr(linear.weight.detach()), requires_grad=False)
         self.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False) if linear.bias is not None else None
 
+    def __deepcopy__(self, memo) -> "SparseLinear":  # sparse CSR tensors cannot be deep-copied directly
+        dense = nn.Linear(self.weight.shape[1], self.weight.shape[0], bias=self.bias is not None)
+        with torch.no_grad():
+            dense.weight.copy_(self.weight.to_dense())
+            if self.bias is not None:
+                dense.bias.copy_(self.bias)
+        return SparseLinear(dense)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.sparse.mm(self.weight, x.T).T  # (B, out)
         return y + self.bias if self.bias is not None else y
@@ -67,7 +75,7 @@ class SparseLinear(nn.Module):
 
 def with_sparse_linears(model: nn.Module) -> nn.Module:
     """A copy of a pruned model whose Linear layers compute with CSR weights (for timing sparse inference)."""
-    result = prune.make_permanent(prune.copy_model(model))
+    result = prune.make_permanent(measure.copy_model(model))
     for name, module in list(result.named_modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.Linear):
@@ -89,7 +97,7 @@ def channel_prune(model: nn.Sequential, amount: float) -> nn.Sequential:
     if not isinstance(model, nn.Sequential) or not all(isinstance(m, _SUPPORTED) for m in model):
         raise ValueError("model must be an nn.Sequential of Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Dropout and "
                          "Linear layers, like the teacher")
-    layers = [copy.deepcopy(m) for m in prune.copy_model(model)]
+    layers = list(measure.copy_model(model))
     weighted = [i for i, m in enumerate(layers) if isinstance(m, (nn.Conv2d, nn.Linear))]
     if any(layers[i].groups != 1 for i in weighted if isinstance(layers[i], nn.Conv2d)):
         raise ValueError("model must use standard convolutions (groups=1) for channel pruning")

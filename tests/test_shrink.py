@@ -2,6 +2,8 @@
 builds a smaller model equal to the original with those channels switched off."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -38,6 +40,7 @@ def test_sparse_linears_compute_the_same_outputs():
     x = torch.randn(5, 1, 28, 28)
     with torch.no_grad():
         assert torch.allclose(sparse(x), pruned(x), atol=1e-5)
+        assert torch.allclose(copy.deepcopy(sparse)(x), pruned(x), atol=1e-5)  # latency_ms copies the model
 
 
 def test_channel_pruning_equals_switching_those_channels_off():
