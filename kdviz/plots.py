@@ -584,11 +584,11 @@ def plot_loss_prediction(results: dict[str, list[dict]], title: str = "Predicted
     for i, (order, rows) in enumerate(results.items()):
         color = OKABE_ITO[i % len(OKABE_ITO)]
         fractions = [100 * r["fraction"] for r in rows]
-        ax.plot(fractions, [max(r["actual"], 1e-6) for r in rows], "o-", color=color, label=f"{order} order: measured")
-        ax.plot(fractions, [max(r["predicted"], 1e-6) for r in rows], "--", color=color,
-                label=f"{order} order: OBD's prediction")
-    ax.set(yscale="log", xlabel="weights deleted (%)", ylabel="training-loss increase (log scale)", title=title)
-    _plain_log_ticks(ax, "y")
+        ax.plot(fractions, [r["actual"] for r in rows], "o-", color=color, label=f"{order} order: measured")
+        ax.plot(fractions, [r["predicted"] for r in rows], "--", color=color, label=f"{order} order: OBD's prediction")
+    values = [abs(r[key]) for rows in results.values() for r in rows for key in ("actual", "predicted") if r[key]]
+    ax.set_yscale("symlog", linthresh=max(min(values, default=1e-6), 1e-6))  # log above, linear near 0: dips show
+    ax.set(xlabel="weights deleted (%)", ylabel="training-loss increase (symmetric log)", title=title)
     ax.legend(loc="lower right")
     return fig
 

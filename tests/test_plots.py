@@ -144,7 +144,7 @@ def test_pruning_figures_draw_their_data():
     assert "about 92.0 % accuracy" in state._suptitle.get_text()
     prediction = [{"fraction": f, "predicted": p, "actual": a} for f, p, a in ((0.1, 0.01, 0.012), (0.5, 0.2, 0.4))]
     fig = plots.plot_loss_prediction({"OBD": prediction})
-    assert list(fig.axes[0].lines[0].get_ydata()) == [0.012, 0.4] and fig.axes[0].get_yscale() == "log"
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.012, 0.4] and fig.axes[0].get_yscale() == "symlog"
     curves = {"sparsities": [0.0, 0.9], "0": [0.9, 0.5], "3": [0.9, 0.8]}
     assert len(plots.plot_sensitivity(curves).axes[0].lines) == 2
     steps = [{"sparsity": 0.5, "accuracy": 0.93, "accuracy_pruned": 0.92}]
