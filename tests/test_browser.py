@@ -10,9 +10,10 @@ What the smoke test of the first notebook checks, as a person would see it:
 * an ipywidgets widget (the data set explorer) is rendered;
 * no output is an error traceback, and every code cell got an execution count.
 
-The temperature test runs ``04_knowledge_distillation.ipynb`` the same way (no traceback, every cell ran, the
-banner), then moves the temperature explorer's "T" slider with the keyboard, as a person would, and checks that its
-readout changed and that the kernel sent a new picture of the soft targets (the widget's image changed).
+The slider tests run ``04_knowledge_distillation.ipynb`` and ``02_pruning.ipynb`` the same way (no traceback, every
+cell ran, the banner), then move the temperature explorer's "T" slider, or the sparsity explorer's "sparsity" slider,
+with the keyboard, as a person would, and check that its readout changed and that the kernel sent a new picture
+(the widget's image changed).
 
 It needs Debian's chromium (``/usr/bin/chromium`` or ``chromium`` on PATH) and the playwright Python package (no
 browser is downloaded). Without them it is skipped, unless ``KDVIZ_REQUIRE_BROWSER=1``, which turns the skip into
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = "00_why_compress.ipynb"
 KD_NOTEBOOK = "04_knowledge_distillation.ipynb"
+PRUNING_NOTEBOOK = "02_pruning.ipynb"
 BANNER = "kdviz | profile: quick"
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,6 +60,7 @@ KERNEL_READY_TIMEOUT_S = 120
 RUN_START_TIMEOUT_S = 30
 RUN_ALL_TIMEOUT_S = 240
 KD_RUN_ALL_TIMEOUT_S = 420  # notebook 04 trains many small students when KDVIZ_HOME has no checkpoints yet
+PRUNING_RUN_ALL_TIMEOUT_S = 420  # notebook 02 prunes and fine-tunes the teacher when nothing is cached yet
 SHOWN_TIMEOUT_S = 20
 WIDGET_UPDATE_TIMEOUT_S = 30
 
@@ -447,22 +450,24 @@ def _wait_for_new_image(page: Page, image, old: tuple[str, str], timeout_s: floa
     raise AssertionError(f"the explorer's image got a new src, but the same PNG ({old[1]}) within {timeout_s:.0f} s")
 
 
-def test_temperature_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+def _slider_changes_the_picture(notebook: str, run_timeout_s: float, find_explorer, label: str,
+                                lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+    """Run the notebook, press End on the explorer's ``label`` slider, and wait for the kernel's new picture."""
     from playwright.sync_api import Error as PlaywrightError, expect
 
     started, step, failure = time.monotonic(), "opening the notebook", None
     try:
-        _open_notebook(page, lab_server, KD_NOTEBOOK)
+        _open_notebook(page, lab_server, notebook)
         step = "running all cells"
-        _run_all_cells(page, KD_RUN_ALL_TIMEOUT_S)
+        _run_all_cells(page, run_timeout_s)
         step = "checking the run"
         _check_run(page)
 
-        step = "finding the temperature explorer"
-        explorer = _temperature_explorer(page)
+        step = f"finding the explorer with the {label!r} slider"
+        explorer = find_explorer(page)
         explorer.scroll_into_view_if_needed(timeout=SHOWN_TIMEOUT_S * 1000)
         expect(explorer).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
-        slider = explorer.locator(".widget-slider").filter(has=_widget_label(page, "T")).first
+        slider = explorer.locator(".widget-slider").filter(has=_widget_label(page, label)).first
         readout, handle = slider.locator(".widget-readout"), slider.locator(".noUi-handle")
         image = explorer.locator("img").first
         expect(handle).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
@@ -470,17 +475,37 @@ def test_temperature_slider_changes_the_plot(lab_server: LabServer, page: Page, 
         before_image = _settled_image_state(page, image)
         before_readout = (readout.text_content() or "").strip()
 
-        step = f"moving the T slider (readout {before_readout!r}) with the keyboard"
+        step = f"moving the {label} slider (readout {before_readout!r}) with the keyboard"
         handle.click()  # focuses the handle, as a person's click would, without moving it
-        page.keyboard.press("End")  # to the largest temperature, T = 50
+        page.keyboard.press("End")  # to the slider's largest value
         expect(readout).not_to_have_text(re.compile(rf"^\s*{re.escape(before_readout)}\s*$"),
                                          timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
         after_readout = (readout.text_content() or "").strip()
 
-        step = f"waiting for the new picture after the T slider moved ({before_readout!r} -> {after_readout!r})"
+        step = f"waiting for the new picture after the {label} slider moved ({before_readout!r} -> {after_readout!r})"
         explorer.scroll_into_view_if_needed()
         _wait_for_new_image(page, image, before_image, WIDGET_UPDATE_TIMEOUT_S)
     except (AssertionError, PlaywrightError) as error:
-        failure = _failure_report(KD_NOTEBOOK, step, started, error, page, lab_server, tmp_path)
+        failure = _failure_report(notebook, step, started, error, page, lab_server, tmp_path)
     if failure:  # outside the except block, so the report is the message alone, not a chain of tracebacks
         pytest.fail(failure, pytrace=False)
+
+
+def test_temperature_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+    _slider_changes_the_picture(KD_NOTEBOOK, KD_RUN_ALL_TIMEOUT_S, _temperature_explorer, "T", lab_server, page,
+                                tmp_path)
+
+
+# --- the sparsity explorer of notebook 02 ---------------------------------------------------------------------------
+
+def _sparsity_explorer(page: Page):
+    """The first widget box of an output with a "sparsity" slider and a picture."""
+    return (page.locator(f"{OUTPUT} .widget-vbox")
+            .filter(has=page.locator(".widget-slider").filter(has=_widget_label(page, "sparsity")))
+            .filter(has=page.locator("img"))
+            .first)
+
+
+def test_sparsity_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+    _slider_changes_the_picture(PRUNING_NOTEBOOK, PRUNING_RUN_ALL_TIMEOUT_S, _sparsity_explorer, "sparsity",
+                                lab_server, page, tmp_path)
