@@ -1,0 +1,118 @@
+"""Uniform affine quantization written out: scale and zero-point, symmetric or asymmetric, per tensor or per
+channel, fake quantization and its error (introduced in 03). Tested against torch's own observers and
+``torch.fake_quantize_per_tensor_affine`` / ``..._per_channel_affine``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+EPSILON = torch.finfo(torch.float32).eps
+
+
+def check_bits(bits: int) -> int:
+    """``bits`` as an int in 1..16, or a clear error."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
+        raise ValueError(f"bits must be an integer from 1 to 16, got {bits!r}")
+    return bits
+
+
+def integer_range(bits: int, symmetric: bool) -> tuple[int, int]:
+    """The integers a ``bits``-bit code can hold: signed [-2^(b-1), 2^(b-1) - 1] when symmetric, else [0, 2^b - 1]."""
+    check_bits(bits)
+    return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if symmetric else (0, 2 ** bits - 1)
+
+
+@dataclass(frozen=True)
+class QParams:
+    """How real numbers map to integers: q = clamp(round(x / scale) + zero_point, qmin, qmax)."""
+
+    scale: torch.Tensor  # one per tensor, or one per channel along ``axis``
+    zero_point: torch.Tensor  # int64, same shape as scale
+    qmin: int
+    qmax: int
+    axis: int | None = None  # the channel axis of per-channel parameters
+
+    @property
+    def levels(self) -> int:
+        return self.qmax - self.qmin + 1
+
+
+def _check_tensor(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.numel() == 0:
+        raise ValueError("tensor must be a non-empty torch.Tensor")
+    if not torch.isfinite(x).all():
+        raise ValueError("tensor must hold only finite numbers (no inf or nan)")
+
+
+def choose_qparams(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis: int | None = None) -> QParams:
+    """Scale and zero-point from the tensor's range (its min and max, widened to include 0 so that 0 is exact),
+    for the whole tensor or, with ``axis``, for each channel along it. The same rule as torch's MinMaxObserver."""
+    _check_tensor(x)
+    qmin, qmax = integer_range(bits, symmetric)
+    if axis is None:
+        low, high = x.min(), x.max()
+    else:
+        if not -x.dim() <= axis < x.dim():
+            raise ValueError(f"axis must be a dimension of the tensor (shape {tuple(x.shape)}), got {axis}")
+        flat = x.detach().movedim(axis, 0).reshape(x.shape[axis], -1)
+        low, high = flat.min(dim=1).values, flat.max(dim=1).values
+        axis = axis % x.dim()
+    low, high = torch.clamp(low.detach().float(), max=0.0), torch.clamp(high.detach().float(), min=0.0)
+    if symmetric:
+        scale = torch.maximum(-low, high) / ((qmax - qmin) / 2)
+        scale = torch.clamp(scale, min=EPSILON)
+        zero_point = torch.zeros_like(scale, dtype=torch.int64)
+    else:
+        scale = torch.clamp((high - low) / (qmax - qmin), min=EPSILON)
+        zero_point = torch.clamp(qmin - torch.round(low / scale), qmin, qmax).to(torch.int64)
+    return QParams(scale.reshape(-1) if axis is not None else scale.reshape(()), zero_point.reshape(scale.shape),
+                   qmin, qmax, axis)
+
+
+def _broadcast(values: torch.Tensor, x: torch.Tensor, axis: int | None) -> torch.Tensor:
+    if axis is None:
+        return values
+    shape = [1] * x.dim()
+    shape[axis] = -1
+    return values.reshape(shape)
+
+
+def check_scale(scale: torch.Tensor) -> None:
+    """A scale must be positive: it is the step between two neighbouring levels."""
+    if (torch.as_tensor(scale) <= 0).any():
+        raise ValueError(f"scale must be positive (the step between two levels), got {scale}")
+
+
+def quantize(x: torch.Tensor, params: QParams) -> torch.Tensor:
+    """Real numbers to integer codes: clamp(round(x / scale) + zero_point, qmin, qmax) (int64)."""
+    _check_tensor(x)
+    check_scale(params.scale)
+    scale, zero_point = _broadcast(params.scale, x, params.axis), _broadcast(params.zero_point, x, params.axis)
+    return torch.clamp(torch.round(x / scale) + zero_point, params.qmin, params.qmax).to(torch.int64)
+
+
+def dequantize(q: torch.Tensor, params: QParams) -> torch.Tensor:
+    """Integer codes back to real numbers: (q - zero_point) * scale."""
+    scale, zero_point = _broadcast(params.scale, q, params.axis), _broadcast(params.zero_point, q, params.axis)
+    return (q - zero_point).float() * scale
+
+
+def fake_quantize(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis: int | None = None) -> torch.Tensor:
+    """Quantize and dequantize at once: the real number each value is rounded to on the ``bits``-bit grid."""
+    params = choose_qparams(x, bits, symmetric, axis)
+    return dequantize(quantize(x, params), params)
+
+
+def levels(params: QParams) -> torch.Tensor:
+    """Every real value a per-tensor grid can represent (for drawing it over a histogram)."""
+    if params.axis is not None:
+        raise ValueError("levels are drawn for per-tensor parameters; pick one channel's scale first")
+    return (torch.arange(params.qmin, params.qmax + 1) - params.zero_point).float() * params.scale
+
+
+def error(x: torch.Tensor, approximation: torch.Tensor) -> dict[str, float]:
+    """Mean squared error and signal-to-quantization-noise ratio (dB) of an approximation of ``x``."""
+    noise = (x - approximation).float().pow(2).mean()
+    signal = x.float().pow(2).mean()
+    return {"mse": float(noise), "sqnr_db": float(10 * torch.log10(signal / noise)) if noise > 0 else float("inf")}
