@@ -116,3 +116,65 @@ def error(x: torch.Tensor, approximation: torch.Tensor) -> dict[str, float]:
     noise = (x - approximation).float().pow(2).mean()
     signal = x.float().pow(2).mean()
     return {"mse": float(noise), "sqnr_db": float(10 * torch.log10(signal / noise)) if noise > 0 else float("inf")}
+
+
+def fake_quantize_ste(x: torch.Tensor, bits: int, symmetric: bool = True, axis: int | None = None) -> torch.Tensor:
+    """Fake quantization whose gradient passes straight through (the straight-through estimator): the forward
+    pass sees the grid, the backward pass treats rounding as the identity."""
+    return x + (fake_quantize(x.detach(), bits, symmetric, axis) - x).detach()
+
+
+class WeightFakeQuantizer(torch.nn.Module):
+    """A parametrization (``torch.nn.utils.parametrize``) that shows a layer its weight on a ``bits``-bit grid,
+    per output channel, with a straight-through gradient: quantization-aware training."""
+
+    def __init__(self, bits: int, symmetric: bool = True, per_channel: bool = True) -> None:
+        super().__init__()
+        self.bits, self.symmetric, self.axis = check_bits(bits), symmetric, 0 if per_channel else None
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return fake_quantize_ste(weight, self.bits, self.symmetric, self.axis)
+
+
+def _weighted_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    if not layers:
+        raise ValueError(f"model must contain Conv2d or Linear layers; {type(model).__name__} has none")
+    return layers
+
+
+def quantize_weights(model: torch.nn.Module, bits: int, symmetric: bool = True,
+                     per_channel: bool = True) -> torch.nn.Module:
+    """A copy of the model with every Conv2d and Linear weight fake-quantized to ``bits`` (post-training; biases
+    and batch norm stay float, as they do in int8 kernels)."""
+    from kdviz.measure import copy_model
+
+    check_bits(bits)
+    copy = copy_model(model)
+    with torch.no_grad():
+        for layer in _weighted_layers(copy):
+            layer.weight.copy_(fake_quantize(layer.weight, bits, symmetric, 0 if per_channel else None))
+    return copy
+
+
+def prepare_qat(model: torch.nn.Module, bits: int, symmetric: bool = True, per_channel: bool = True) -> torch.nn.Module:
+    """A copy of the model whose Conv2d and Linear weights are fake-quantized in every forward pass (a
+    ``torch.nn.utils.parametrize`` parametrization); train it, then :func:`finish_qat`."""
+    from torch.nn.utils import parametrize
+
+    from kdviz.measure import copy_model
+
+    copy = copy_model(model)
+    for layer in _weighted_layers(copy):
+        parametrize.register_parametrization(layer, "weight", WeightFakeQuantizer(bits, symmetric, per_channel))
+    return copy
+
+
+def finish_qat(model: torch.nn.Module) -> torch.nn.Module:
+    """Remove the parametrizations, keeping the quantized weights (in place)."""
+    from torch.nn.utils import parametrize
+
+    for layer in _weighted_layers(model):
+        if parametrize.is_parametrized(layer, "weight"):
+            parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+    return model

@@ -84,3 +84,43 @@ def test_per_channel_beats_per_tensor_when_channels_differ_in_scale():
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_straight_through_gradient_is_the_identity():
+    x = torch.randn(20, requires_grad=True)
+    y = q.fake_quantize_ste(x, 3)
+    assert torch.allclose(y, q.fake_quantize(x.detach(), 3, symmetric=True))
+    (y * torch.arange(20.0)).sum().backward()
+    assert torch.equal(x.grad, torch.arange(20.0))
+
+
+def test_quantize_weights_puts_every_weight_on_its_grid_and_leaves_the_rest():
+    from kdviz import models
+
+    torch.manual_seed(0)
+    model = models.build("teacher", width=4, hidden=16)
+    quantized = q.quantize_weights(model, bits=3)
+    for original, layer in zip(q._weighted_layers(model), q._weighted_layers(quantized)):
+        per_channel = layer.weight.detach().flatten(1)
+        assert all(len(torch.unique(row)) <= 8 for row in per_channel)
+        assert torch.equal(layer.weight, q.fake_quantize(original.weight.detach(), 3, True, 0))
+    assert torch.equal(quantized[1].weight, model[1].weight)  # batch norm untouched
+    with pytest.raises(ValueError, match="bits must be an integer from 1 to 16"):
+        q.quantize_weights(model, bits=0)
+    with pytest.raises(ValueError, match="must contain Conv2d or Linear"):
+        q.quantize_weights(torch.nn.ReLU(), bits=4)
+
+
+def test_qat_trains_through_the_grid_and_finishes_quantized():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    trainable = q.prepare_qat(model, bits=2)
+    optimizer = torch.optim.SGD(trainable.parameters(), lr=0.1)
+    before = trainable[0].parametrizations.weight.original.detach().clone()
+    loss = trainable(torch.randn(8, 4)).pow(2).sum()
+    loss.backward()
+    optimizer.step()
+    assert not torch.equal(trainable[0].parametrizations.weight.original, before)  # the float weights learn
+    finished = q.finish_qat(trainable)
+    assert all(len(torch.unique(row)) <= 4 for row in finished[0].weight.detach())
+    assert "parametrizations" not in dict(finished[0].named_children())
