@@ -586,8 +586,9 @@ def plot_loss_prediction(results: dict[str, list[dict]], title: str = "Predicted
         fractions = [100 * r["fraction"] for r in rows]
         ax.plot(fractions, [r["actual"] for r in rows], "o-", color=color, label=f"{order} order: measured")
         ax.plot(fractions, [r["predicted"] for r in rows], "--", color=color, label=f"{order} order: OBD's prediction")
-    values = [abs(r[key]) for rows in results.values() for r in rows for key in ("actual", "predicted") if r[key]]
-    ax.set_yscale("symlog", linthresh=max(min(values, default=1e-6), 1e-6))  # log above, linear near 0: dips show
+    largest = max((abs(r[key]) for rows in results.values() for r in rows for key in ("actual", "predicted")),
+                  default=1.0)
+    ax.set_yscale("symlog", linthresh=max(largest, 1e-12) * 1e-4)  # four decades of log, linear near 0: dips show
     ax.set(xlabel="weights deleted (%)", ylabel="training-loss increase (symmetric log)", title=title)
     ax.legend(loc="lower right")
     return fig
