@@ -1,0 +1,56 @@
+"""kdviz.int8: PyTorch's int8 CPU kernels on the teacher: outputs close to float, smaller files, no warnings."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import striped_images
+from kdviz import int8, measure, models, train
+
+
+@pytest.fixture(scope="module")
+def trained():
+    images, labels = striped_images(300)
+    torch.manual_seed(0)
+    model = models.build("teacher", width=8, hidden=32)
+    train.fit(model, (images, labels), epochs=2, lr=0.05, progress=False)
+    return model.eval(), images, labels
+
+
+def test_fusion_groups_find_conv_bn_relu_and_linear_relu():
+    groups = int8.fusion_groups(models.build("teacher"))
+    assert groups[0] == ["model.0", "model.1", "model.2"] and ["model.16", "model.17"] in groups
+    assert len(groups) == 5
+    with pytest.raises(ValueError, match="nn.Sequential"):
+        int8.fusion_groups(nn.Linear(2, 2))
+
+
+def test_static_int8_is_close_to_float_smaller_and_quiet(trained):
+    model, images, labels = trained
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation wall in front of learners
+        quantized = int8.static_int8(model, images[:200])
+        x = torch.randn(4, 1, 28, 28)
+        with torch.no_grad():
+            reference, got = model(x), quantized(x)
+    assert ".quantized." in type(quantized.model[0]).__module__  # an int8 kernel, not a float layer
+    assert (got - reference).abs().max() < 0.1 * reference.abs().max() + 0.05
+    assert train.evaluate(quantized, images, labels).accuracy == pytest.approx(
+        train.evaluate(model, images, labels).accuracy, abs=0.05)
+    assert measure.serialized_bytes(quantized) < 0.35 * measure.serialized_bytes(model)
+    with pytest.raises(ValueError, match="calibration_images"):
+        int8.static_int8(model, images[:0])
+
+
+def test_dynamic_int8_quantizes_the_linear_layers(trained):
+    model, images, labels = trained
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quantized = int8.dynamic_int8(model)
+    assert ".quantized.dynamic." in type(quantized[16]).__module__ and isinstance(quantized[0], nn.Conv2d)
+    with torch.no_grad():
+        x = torch.randn(3, 1, 28, 28)
+        assert torch.allclose(quantized(x), model(x), atol=0.05 * float(model(x).abs().max()) + 0.02)
