@@ -49,7 +49,7 @@ def choose_qparams(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis
     """Scale and zero-point from the tensor's range (its min and max, widened to include 0 so that 0 is exact),
     for the whole tensor or, with ``axis``, for each channel along it. The same rule as torch's MinMaxObserver."""
     _check_tensor(x)
-    qmin, qmax = integer_range(bits, symmetric)
+    check_bits(bits)
     if axis is None:
         low, high = x.min(), x.max()
     else:
@@ -58,7 +58,18 @@ def choose_qparams(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis
         flat = x.detach().movedim(axis, 0).reshape(x.shape[axis], -1)
         low, high = flat.min(dim=1).values, flat.max(dim=1).values
         axis = axis % x.dim()
-    low, high = torch.clamp(low.detach().float(), max=0.0), torch.clamp(high.detach().float(), min=0.0)
+    return qparams_from_range(low, high, bits, symmetric, axis)
+
+
+def qparams_from_range(low: torch.Tensor | float, high: torch.Tensor | float, bits: int = 8, symmetric: bool = False,
+                       axis: int | None = None) -> QParams:
+    """Scale and zero-point that map [low, high] (widened to include 0) onto the ``bits``-bit integers: the step
+    every calibration method (min/max, percentile, MSE search) ends with."""
+    qmin, qmax = integer_range(bits, symmetric)
+    low, high = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
+    if (low > high).any():
+        raise ValueError(f"low must not exceed high, got {low} and {high}")
+    low, high = torch.clamp(low.detach(), max=0.0), torch.clamp(high.detach(), min=0.0)
     if symmetric:
         scale = torch.maximum(-low, high) / ((qmax - qmin) / 2)
         scale = torch.clamp(scale, min=EPSILON)
