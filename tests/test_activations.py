@@ -15,7 +15,7 @@ def test_functions_have_their_known_ranges():
     assert ranges["ReLU6"] == (0.0, 6.0) and ranges["ReLU"] == (0.0, 10.0)
     assert 0.0 <= ranges["sigmoid"][0] and ranges["sigmoid"][1] <= 1.0 and ranges["tanh"] == (-1.0, 1.0)
     assert ranges["leaky ReLU"][0] == pytest.approx(-0.1) and ranges["ELU"][0] > -1.0
-    assert ranges["maxout (2 pieces)"][0] == pytest.approx(-2 / 3, abs=0.01)  # where its two pieces cross
+    assert ranges["maxout (2 pieces)"] == (-3.0, 10.0)  # max(x, x / 4 - 1 / 2): unbounded, like ReLU
 
 
 def test_activation_samples_come_from_every_relu():
