@@ -622,3 +622,81 @@ def plot_iterative_pruning(runs: dict[str, list[dict]], baseline: float) -> Figu
     ax.set(xlabel="weights removed (%)", ylabel="test accuracy (%)", title="Prune, fine-tune, repeat")
     ax.legend(loc="lower left", fontsize=10)
     return fig
+
+
+def plot_quantization_state(weights, levels, bits: int, error: dict[str, float], curve: list[dict] | None = None,
+                            title: str = "") -> Figure:
+    """One state of the bit-depth explorer: the weights' histogram with the grid's levels drawn over it, the error,
+    and (if given) the measured accuracy against bits with this depth marked (notebook 03)."""
+    values = _as_numpy(weights).ravel()
+    grid = _as_numpy(levels).ravel()
+    fig = Figure(figsize=(12, 4.2))  # fixed layout: redrawn by a slider
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.82, wspace=0.25)
+    hist_ax, curve_ax = fig.subplots(1, 2)
+    hist_ax.hist(values, bins=150, color=OKABE_ITO[0], log=True)
+    for level in grid if len(grid) <= 64 else []:
+        hist_ax.axvline(level, color=OKABE_ITO[5], linewidth=1, alpha=0.8)
+    shown = f"{len(grid)} levels" + ("" if len(grid) <= 64 else " (too many to draw)")
+    hist_ax.set(xlabel="weight value", ylabel="weights (log scale)",
+                title=f"{shown}: MSE {error['mse']:.2e}, SQNR {error['sqnr_db']:.1f} dB")
+    if curve:
+        xs, ys = [r["bits"] for r in curve], [100 * r["accuracy"] for r in curve]
+        curve_ax.plot(xs, ys, "o-", color=OKABE_ITO[0])
+        here = [100 * r["accuracy"] for r in curve if r["bits"] == bits]
+        if here:
+            curve_ax.plot([bits], here, "s", color=OKABE_ITO[5], markersize=12)
+        curve_ax.set(xlabel="bits per weight", ylabel="test accuracy (%)", title="measured: all weights at this depth")
+        curve_ax.invert_xaxis()
+    else:
+        curve_ax.axis("off")
+    fig.suptitle(title or f"{bits}-bit weights")
+    return fig
+
+
+def plot_bits_curves(curves: dict[str, list[dict]], baseline: float | None = None,
+                     title: str = "Accuracy against bit depth") -> Figure:
+    """Test accuracy against bits (8 down to 1), one line per method (rows with bits and accuracy)."""
+    if not curves:
+        raise ValueError("curves must name at least one method")
+    fig = _figure(9, 5)
+    ax = fig.subplots()
+    for i, (name, rows) in enumerate(curves.items()):
+        ax.plot([r["bits"] for r in rows], [100 * r["accuracy"] for r in rows], "os^Dv"[i % 5] + "-",
+                color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
+    if baseline is not None:
+        ax.axhline(100 * baseline, color="black", linestyle=":", label=f"float32 ({100 * baseline:.2f} %)")
+    ax.invert_xaxis()
+    ax.set(xlabel="bits", ylabel="test accuracy (%)", title=title)
+    ax.legend(loc="lower left")
+    return fig
+
+
+def plot_activation_functions(functions: dict, low: float = -6.0, high: float = 8.0) -> Figure:
+    """Each activation function over [low, high], with its output range over that interval in the legend."""
+    x = torch.linspace(low, high, 701)
+    fig = _figure(10, 5.5)
+    ax = fig.subplots()
+    styles = ["-", "--", "-.", ":"]
+    for i, (name, function) in enumerate(functions.items()):
+        y = function(x)
+        ax.plot(x.numpy(), y.numpy(), styles[i % 4], color=OKABE_ITO[i % len(OKABE_ITO)], linewidth=2.5,
+                label=f"{name}: [{float(y.min()):.2g}, {float(y.max()):.2g}]")
+    ax.set(xlabel="input", ylabel="output", title=f"Activation functions and their output range on [{low:g}, {high:g}]",
+           ylim=(-2, 8))
+    ax.legend(loc="upper left", fontsize=10)
+    return fig
+
+
+def plot_activation_ranges(samples: dict, title: str = "The teacher's activations") -> Figure:
+    """A histogram (log counts) of each layer's sampled activations, with its maximum and 99.99th percentile."""
+    fig = _figure(3.2 * len(samples), 3.8)
+    axes = np.atleast_1d(fig.subplots(1, len(samples)))
+    for ax, (name, values) in zip(axes, samples.items()):
+        values = values.float()
+        ax.hist(values.numpy(), bins=80, color=OKABE_ITO[0], log=True)
+        top, percentile = float(values.max()), float(torch.quantile(values, 0.9999))
+        ax.axvline(percentile, color=OKABE_ITO[5], linestyle="--")
+        ax.set(title=f"{name}: max {top:.3g}\n99.99 %: {percentile:.3g}", xlabel="activation")
+    axes[0].set_ylabel("count (log scale)")
+    fig.suptitle(title)
+    return fig

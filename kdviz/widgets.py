@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from kdviz import architectures, data, distill, plots, prune
+from kdviz import architectures, data, distill, plots, prune, quantize
 
 
 def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8):
@@ -150,3 +150,30 @@ def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float 
     slider.observe(redraw, names="value")
     redraw()
     return widgets.VBox([slider, picture])
+
+
+def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: list[dict] | None = None):
+    """Compute and draw one state of the bit-depth explorer (notebook 03)."""
+    params = quantize.choose_qparams(weights, bits, symmetric)
+    approximation = quantize.dequantize(quantize.quantize(weights, params), params)
+    kind = "symmetric" if symmetric else "asymmetric"
+    return plots.plot_quantization_state(weights, quantize.levels(params), bits, quantize.error(weights, approximation),
+                                         curve, title=f"{bits}-bit {kind} grid, per tensor")
+
+
+def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: int = 4) -> widgets.VBox:
+    """A bit-depth slider (8 down to 1) and a symmetric/asymmetric switch over one tensor of weights: the grid, the
+    error, and the measured accuracy from a precomputed curve (rows with bits and accuracy) (notebook 03)."""
+    quantize.check_bits(bits)
+    weights = weights.detach().flatten().cpu()
+    depth = widgets.IntSlider(value=min(bits, 8), min=1, max=8, description="bits", continuous_update=False)
+    scheme = widgets.ToggleButtons(options=[("symmetric", True), ("asymmetric", False)], value=True)
+    picture = widgets.Image(format="png")
+
+    def redraw(_=None) -> None:
+        picture.value = plots.to_png(bits_view(weights, depth.value, scheme.value, curve))
+
+    depth.observe(redraw, names="value")
+    scheme.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([depth, scheme]), picture])

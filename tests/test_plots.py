@@ -155,3 +155,21 @@ def test_pruning_figures_draw_their_data():
     fig = plots.plot_hutchinson_convergence([{"probes": 1, "relative_error": 1.0, "negative": 0.3},
                                              {"probes": 100, "relative_error": 0.1, "negative": 0.01}])
     assert list(fig.axes[0].lines[0].get_ydata()) == [1.0, 0.1]
+
+
+def test_quantization_figures_draw_their_data():
+    from kdviz import activations, quantize
+
+    weights = torch.randn(2000, generator=torch.Generator().manual_seed(0))
+    params = quantize.choose_qparams(weights, 3, symmetric=True)
+    curve = [{"bits": b, "accuracy": a} for b, a in ((8, 0.93), (4, 0.92), (2, 0.5))]
+    fig = plots.plot_quantization_state(weights, quantize.levels(params), 4, {"mse": 0.1, "sqnr_db": 10.0}, curve)
+    assert len(fig.axes[0].lines) == 8 and "SQNR 10.0 dB" in fig.axes[0].get_title()
+    assert fig.axes[1].lines[1].get_xydata().tolist() == [[4.0, 92.0]]
+    fig = plots.plot_bits_curves({"per tensor": curve}, baseline=0.93)
+    assert fig.axes[0].xaxis_inverted() and len(fig.axes[0].lines) == 2
+    fig = plots.plot_activation_functions(activations.FUNCTIONS)
+    assert len(fig.axes[0].lines) == len(activations.FUNCTIONS)
+    assert any(t.get_text().startswith("ReLU6: [0, 6]") for t in fig.axes[0].get_legend().get_texts())
+    fig = plots.plot_activation_ranges({"2": torch.rand(1000), "5": torch.rand(1000) * 3})
+    assert len(fig.axes) == 2 and fig.axes[1].get_title().startswith("5: max")

@@ -172,3 +172,19 @@ def test_sparsity_explorer_moves_the_threshold():
         widgets.sparsity_explorer(weights, curve, sparsity=1.5)
     with pytest.raises(ValueError, match="curve must hold measured rows"):
         widgets.sparsity_explorer(weights, [])
+
+
+def test_bits_explorer_redraws_for_depth_and_scheme():
+    weights = torch.randn(3000, generator=torch.Generator().manual_seed(0))
+    curve = [{"bits": b, "accuracy": 0.9} for b in range(1, 9)]
+    explorer = widgets.bits_explorer(weights, curve)
+    (depth, scheme), picture = explorer.children[0].children, explorer.children[1]
+    first = picture.value
+    depth.value = 2
+    second = picture.value
+    scheme.value = False
+    assert len({first, second, picture.value}) == 3
+    fig = widgets.bits_view(weights, 2, symmetric=False)
+    assert "2-bit asymmetric" in fig._suptitle.get_text() and len(fig.axes[0].lines) == 4
+    with pytest.raises(ValueError, match="bits must be an integer from 1 to 16"):
+        widgets.bits_explorer(weights, curve, bits=0)
