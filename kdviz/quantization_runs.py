@@ -1,0 +1,87 @@
+"""The teacher's quantization experiments, cached: weights at every bit depth, activations with each calibration,
+and quantization-aware training against post-training quantization (introduced in 03)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from kdviz import activations, cache, config, data, models, quantize, train
+
+BITS = (8, 7, 6, 5, 4, 3, 2, 1)
+SCHEMES = {"per tensor": False, "per channel": True}
+
+
+def _profile(profile: config.Profile | str | None) -> config.Profile:
+    return profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+
+
+def _teacher(profile: config.Profile, device=None) -> nn.Module:
+    teacher, _ = train.load_or_train("teacher", seed=0, profile=profile, device=device)
+    return teacher
+
+
+def _settings(profile: config.Profile, **more) -> dict:
+    return {"profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0), **more}
+
+
+def calibration_images(profile: config.Profile | str | None = None):
+    """Training images the activation ranges are observed on: 1,000 (quick: 200), balanced, fixed."""
+    profile = _profile(profile)
+    images, labels = data.load_profile_split("fashion-mnist", "train", profile)
+    return data.subset(images, labels, 1000 if profile.name == "full" else 200, seed=0)[0]
+
+
+def weight_bits(profile: config.Profile | str | None = None, bits: Sequence[int] = BITS) -> dict:
+    """Test accuracy of the teacher with all Conv2d and Linear weights fake-quantized (symmetric) to each depth,
+    per tensor and per channel (cached)."""
+    profile = _profile(profile)
+
+    def compute() -> dict:
+        teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
+        return {scheme: [{"bits": b, "accuracy": train.evaluate(
+            quantize.quantize_weights(teacher, b, per_channel=per_channel), *test).accuracy} for b in bits]
+            for scheme, per_channel in SCHEMES.items()}
+
+    return cache.cached_result("weight-bits", _settings(profile, bits=list(bits), schemes=list(SCHEMES)), compute)
+
+
+def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[int] = (8, 6, 4, 3, 2)) -> dict:
+    """Test accuracy of the teacher with every ReLU output fake-quantized to each depth (weights float), for each
+    calibration method (cached)."""
+    profile = _profile(profile)
+
+    def compute() -> dict:
+        teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
+        images = calibration_images(profile)
+        return {method: [{"bits": b, "accuracy": train.evaluate(
+            activations.quantize_activations(teacher, images, b, method), *test).accuracy} for b in bits]
+            for method in activations.CALIBRATIONS}
+
+    settings = _settings(profile, bits=list(bits), methods=list(activations.CALIBRATIONS))
+    return cache.cached_result("activation-bits", settings, compute)
+
+
+def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int = 2, lr: float = 0.01,
+        device=None) -> tuple[nn.Module, dict]:
+    """The teacher fine-tuned with its weights fake-quantized to ``bits`` per channel (straight-through
+    gradients), against the same depth without training (post-training quantization). Cached."""
+    profile = _profile(profile)
+    quantize.check_bits(bits)
+    test = data.load_profile_split("fashion-mnist", "test", profile)
+
+    def compute(model: nn.Module) -> dict:
+        teacher = _teacher(profile, device)
+        post_training = train.evaluate(quantize.quantize_weights(teacher, bits), *test).accuracy
+        trainable = quantize.prepare_qat(teacher, bits)
+        history = train.fit(trainable, data.load_profile_split("fashion-mnist", "train", profile), test,
+                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device,
+                            description=f"quantization-aware training, {bits}-bit weights")
+        model.load_state_dict(quantize.finish_qat(trainable).state_dict())
+        return {"bits": bits, "post_training": post_training, "qat": history.final_test_accuracy,
+                "history": history.records}
+
+    fresh = models.build("teacher", **train.RECIPES["teacher"].model_kwargs)
+    settings = _settings(profile, bits=bits, epochs=epochs, lr=lr)
+    model, result = cache.cached_model("qat", settings, fresh, compute)
+    return model.eval(), result

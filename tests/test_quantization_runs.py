@@ -1,0 +1,29 @@
+"""kdviz.quantization_runs: the teacher's quantization experiments on small fake data, cached."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kdviz import quantization_runs, quantize
+
+
+def test_weight_and_activation_curves_are_cached(small_world, monkeypatch):
+    weights = quantization_runs.weight_bits(small_world, bits=(8, 1))
+    assert list(weights) == ["per tensor", "per channel"]
+    assert [r["bits"] for r in weights["per channel"]] == [8, 1]
+    assert weights["per channel"][0]["accuracy"] >= weights["per channel"][1]["accuracy"]
+    monkeypatch.setattr(quantize, "quantize_weights", lambda *a, **k: pytest.fail("computed again"))
+    assert quantization_runs.weight_bits(small_world, bits=(8, 1)) == weights
+    curves = quantization_runs.activation_bits(small_world, bits=(8, 2))
+    assert list(curves) == ["minmax", "percentile", "mse"] and all(len(c) == 2 for c in curves.values())
+
+
+def test_qat_returns_a_cached_model_on_the_grid(small_world, monkeypatch):
+    model, result = quantization_runs.qat(small_world, bits=2, epochs=1)
+    assert result["bits"] == 2 and 0 <= result["qat"] <= 1 and 0 <= result["post_training"] <= 1
+    assert all(len(torch.unique(row)) <= 4 for row in model[16].weight.detach())
+    monkeypatch.setattr(quantize, "prepare_qat", lambda *a, **k: pytest.fail("trained again"))
+    again, same = quantization_runs.qat(small_world, bits=2, epochs=1)
+    assert same == result and torch.equal(again[16].weight, model[16].weight)
+    with pytest.raises(ValueError, match="bits must be an integer from 1 to 16"):
+        quantization_runs.qat(small_world, bits=20)
