@@ -323,3 +323,62 @@ def check_obd_saliency(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
     hint = next((h for h, wrong in mistakes.items() if got.shape == wrong.shape and torch.allclose(got, wrong, rtol=1e-5)),
                 "the saliency of each weight is h_kk * w_k**2 / 2, computed entry by entry (same shape as the weight).")
     return CheckResult(False, f"Your saliency differs from h_kk w_k² / 2. Hint: {hint}")
+
+
+def check_quantize(fn: Callable[[torch.Tensor, float, int, int, int], torch.Tensor]) -> CheckResult:
+    """Notebook 03: ``fn(x, scale, zero_point, qmin, qmax)`` returns clamp(round(x / scale) + zero_point, qmin, qmax)."""
+    x = torch.tensor([-1.3, -0.26, 0.0, 0.24, 0.5, 0.77, 2.9])
+    for scale, zero_point, qmin, qmax in ((0.1, 10, 0, 31), (0.25, 0, -8, 7), (0.05, 3, 0, 15)):
+        expected = torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
+        got, failure = _tensor_call(fn, x.clone(), scale, zero_point, qmin, qmax)
+        if failure is not None:
+            return failure
+        if got.shape == expected.shape and torch.equal(got.float(), expected):
+            continue
+        wrong = {
+            "clamp to [qmin, qmax]: values beyond the range saturate at the end codes.":
+                torch.round(x / scale) + zero_point,
+            "round to the nearest integer (torch.round), don't truncate.": torch.clamp(torch.trunc(x / scale) + zero_point, qmin, qmax),
+            "add the zero point after dividing by the scale: round(x / scale) + zero_point.":
+                torch.clamp(torch.round(x / scale), qmin, qmax),
+            "divide by the scale (x / scale); multiplying is the way back (dequantize).":
+                torch.clamp(torch.round(x * scale) + zero_point, qmin, qmax),
+        }
+        hint = next((h for h, w in wrong.items() if got.shape == w.shape and torch.equal(got.float(), w)),
+                    "q = clamp(round(x / scale) + zero_point, qmin, qmax), element by element.")
+        return CheckResult(False, f"For scale={scale}, zero_point={zero_point}, range [{qmin}, {qmax}] your codes are "
+                                  f"{got.tolist()}, expected {expected.tolist()}. Hint: {hint}")
+    return CheckResult(True, "Your quantize matches clamp(round(x / scale) + zero_point, qmin, qmax) on all 3 grids.")
+
+
+def check_scale(fn: Callable[[torch.Tensor, int], tuple[float, int]]) -> CheckResult:
+    """Notebook 03: ``fn(x, bits)`` returns the asymmetric (scale, zero_point) that maps [min(x, 0), max(x, 0)] onto
+    0 .. 2^bits - 1, as torch's MinMaxObserver does."""
+    from kdviz import quantize
+
+    generator = torch.Generator().manual_seed(5)
+    for x, bits in ((torch.randn(100, generator=generator) * 2 + 1, 8), (torch.rand(50, generator=generator) * 6, 4),
+                    (-torch.rand(30, generator=generator) - 0.5, 3)):
+        params = quantize.choose_qparams(x, bits)
+        expected = (float(params.scale), int(params.zero_point))
+        got, failure = _call(fn, x.clone(), bits)
+        if failure is not None:
+            return failure
+        try:
+            scale, zero_point = float(got[0]), int(got[1])
+        except (TypeError, ValueError, IndexError):
+            return CheckResult(False, f"Return a pair (scale, zero_point); your function returned {got!r}.")
+        if abs(scale - expected[0]) <= 1e-6 * expected[0] and zero_point == expected[1]:
+            continue
+        low, high = float(x.min()), float(x.max())
+        if abs(scale - (high - low) / (2 ** bits - 1)) < 1e-6 * expected[0] and (low > 0 or high < 0):
+            hint = "widen the range to include 0 (min(x.min(), 0) and max(x.max(), 0)), so that 0 is exactly representable."
+        elif abs(scale - expected[0] * (2 ** bits - 1) / 2 ** bits) < 1e-6 * expected[0]:
+            hint = f"a {bits}-bit code has 2^bits - 1 = {2 ** bits - 1} steps between its {2 ** bits} levels, not {2 ** bits}."
+        elif abs(scale - expected[0]) <= 1e-6 * expected[0]:
+            hint = "the scale is right; the zero point is the code of 0: round(-min / scale), kept in range."
+        else:
+            hint = "scale = (max - min) / (2^bits - 1) over the range widened to include 0."
+        return CheckResult(False, f"For {bits} bits your (scale, zero_point) is ({scale:.6g}, {zero_point}), expected "
+                                  f"({expected[0]:.6g}, {expected[1]}). Hint: {hint}")
+    return CheckResult(True, "Your scale and zero point match torch's MinMaxObserver on all 3 tensors.")

@@ -136,3 +136,31 @@ def test_obd_saliency_check():
     assert "square the weight" in repr(checks.check_obd_saliency(lambda w, h: h * w.abs() / 2))
     assert "curvature" in repr(checks.check_obd_saliency(lambda w, h: w ** 2 / 2))
     assert "entry by entry" in repr(checks.check_obd_saliency(lambda w, h: (h * w ** 2 / 2).sum()))
+
+
+def test_quantize_check():
+    import torch
+
+    assert checks.check_quantize(lambda x, s, z, lo, hi: torch.clamp(torch.round(x / s) + z, lo, hi))
+    assert "clamp" in repr(checks.check_quantize(lambda x, s, z, lo, hi: torch.round(x / s) + z))
+    assert "round to the nearest" in repr(checks.check_quantize(lambda x, s, z, lo, hi: torch.clamp(torch.trunc(x / s) + z, lo, hi)))
+    assert "zero point" in repr(checks.check_quantize(lambda x, s, z, lo, hi: torch.clamp(torch.round(x / s), lo, hi)))
+    assert "divide by the scale" in repr(checks.check_quantize(lambda x, s, z, lo, hi: torch.clamp(torch.round(x * s) + z, lo, hi)))
+
+
+def test_scale_check():
+    def right(x, bits):
+        low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+        scale = (high - low) / (2 ** bits - 1)
+        return scale, min(max(round(-low / scale), 0), 2 ** bits - 1)
+
+    assert checks.check_scale(right)
+    def not_widened(x, bits):
+        low, high = float(x.min()), float(x.max())
+        scale = (high - low) / (2 ** bits - 1)
+        return scale, min(max(round(-low / scale), 0), 2 ** bits - 1)
+
+    assert "include 0" in repr(checks.check_scale(not_widened))
+    assert "steps between" in repr(checks.check_scale(lambda x, b: (right(x, b)[0] * (2 ** b - 1) / 2 ** b, right(x, b)[1])))
+    assert "zero point is the code of 0" in repr(checks.check_scale(lambda x, b: (right(x, b)[0], right(x, b)[1] + 1)))
+    assert "Return a pair" in repr(checks.check_scale(lambda x, b: 0.5))
