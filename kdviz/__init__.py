@@ -4,12 +4,14 @@ Modules: ``config`` (profile, seed, device), ``data`` (Fashion-MNIST, MNIST), ``
 ``train`` (fit, evaluate, the checkpoint cache), ``cache`` (atomic writes, cached results), ``measure``
 (parameters, bytes, MACs, latency), ``landscape`` (torchvision's ImageNet classifiers), ``architectures``
 (1x1, depthwise-separable and fire convolutions), ``prune``, ``obd``, ``shrink`` and ``pruning_runs`` (pruning),
-``distill`` and ``experiments`` (knowledge distillation), ``plots``, ``widgets`` and ``checks`` (exercises).
+``quantize``, ``activations``, ``int8`` and ``quantization_runs`` (quantization), ``distill`` and ``experiments``
+(knowledge distillation), ``plots``, ``widgets`` and ``checks`` (exercises).
 """
-from kdviz import (architectures, cache, checks, config, data, distill, experiments, landscape, measure, models, obd,
-                   plots, prune, pruning_runs, shrink, train, widgets)
+from kdviz import (activations, architectures, cache, checks, config, data, distill, experiments, int8, landscape,
+                   measure, models, obd, plots, prune, pruning_runs, quantization_runs, quantize, shrink, train, widgets)
 from kdviz.config import setup
 
 __version__ = "0.1.0"
-__all__ = ["architectures", "cache", "checks", "config", "data", "distill", "experiments", "landscape", "measure",
-           "models", "obd", "plots", "prune", "pruning_runs", "shrink", "train", "widgets", "setup", "__version__"]
+__all__ = ["activations", "architectures", "cache", "checks", "config", "data", "distill", "experiments", "int8",
+           "landscape", "measure", "models", "obd", "plots", "prune", "pruning_runs", "quantization_runs", "quantize",
+           "shrink", "train", "widgets", "setup", "__version__"]
