@@ -8,8 +8,9 @@ from torch import nn
 
 from kdviz import cache, config, data, models, obd, prune, shrink, train
 
-SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
-SCHEDULE = (0.5, 0.75, 0.9, 0.95)
+SPARSITIES = {"full": (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98), "quick": (0.0, 0.5, 0.8, 0.9, 0.95)}
+SENSITIVITY_SPARSITIES = {"full": (0.0, 0.5, 0.8, 0.9, 0.95, 0.98), "quick": (0.0, 0.5, 0.9, 0.98)}
+SCHEDULE = {"full": (0.5, 0.75, 0.9, 0.95), "quick": (0.5, 0.9)}  # the quick profile measures fewer points
 METHODS = ("magnitude", "obd")
 
 
@@ -48,10 +49,11 @@ def magnitudes(model: nn.Module) -> prune.Scores:
     return {name: layer.weight.detach().abs() for name, layer in prune.prunable_layers(model).items()}
 
 
-def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[float] = SPARSITIES) -> dict:
+def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[float] | None = None) -> dict:
     """Test accuracy after one-shot pruning of the teacher: by magnitude (global and per layer) and by OBD saliency
     (global), cached."""
     profile = _profile(profile)
+    sparsities = sparsities or SPARSITIES[profile.name]
 
     def compute() -> dict:
         teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
@@ -82,9 +84,10 @@ def loss_prediction(profile: config.Profile | str | None = None,
 
 
 def sensitivity(profile: config.Profile | str | None = None,
-                sparsities: Sequence[float] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)) -> dict:
+                sparsities: Sequence[float] | None = None) -> dict:
     """Accuracy when only one of the teacher's layers is pruned (cached): {"sparsities": [...], layer: [...]}."""
     profile = _profile(profile)
+    sparsities = sparsities or SENSITIVITY_SPARSITIES[profile.name]
 
     def compute() -> dict:
         teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
@@ -94,11 +97,12 @@ def sensitivity(profile: config.Profile | str | None = None,
 
 
 def iterative(profile: config.Profile | str | None = None, method: str = "magnitude",
-              schedule: Sequence[float] = SCHEDULE, epochs_per_step: int = 1, lr: float = 0.01,
+              schedule: Sequence[float] | None = None, epochs_per_step: int = 1, lr: float = 0.01,
               device=None) -> tuple[nn.Module, dict]:
     """The teacher pruned step by step to each sparsity of ``schedule`` with fine-tuning after each step, ranking
     by magnitude or by OBD saliency recomputed at every step (OBD's own procedure). Cached weights and records."""
     profile = _profile(profile)
+    schedule = schedule or SCHEDULE[profile.name]
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     images, labels = saliency_images(profile)

@@ -8,7 +8,8 @@ from torch import nn
 
 from kdviz import activations, cache, config, data, models, quantize, train
 
-BITS = (8, 7, 6, 5, 4, 3, 2, 1)
+WEIGHT_BITS = {"full": (8, 7, 6, 5, 4, 3, 2, 1), "quick": (8, 4, 3, 2)}  # the quick profile measures fewer points
+ACTIVATION_BITS = {"full": (8, 6, 4, 3, 2), "quick": (8, 4, 2)}
 SCHEMES = {"per tensor": False, "per channel": True}
 
 
@@ -32,10 +33,11 @@ def calibration_images(profile: config.Profile | str | None = None):
     return data.subset(images, labels, 1000 if profile.name == "full" else 200, seed=0)[0]
 
 
-def weight_bits(profile: config.Profile | str | None = None, bits: Sequence[int] = BITS) -> dict:
+def weight_bits(profile: config.Profile | str | None = None, bits: Sequence[int] | None = None) -> dict:
     """Test accuracy of the teacher with all Conv2d and Linear weights fake-quantized (symmetric) to each depth,
     per tensor and per channel (cached)."""
     profile = _profile(profile)
+    bits = bits or WEIGHT_BITS[profile.name]
 
     def compute() -> dict:
         teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
@@ -46,10 +48,11 @@ def weight_bits(profile: config.Profile | str | None = None, bits: Sequence[int]
     return cache.cached_result("weight-bits", _settings(profile, bits=list(bits), schemes=list(SCHEMES)), compute)
 
 
-def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[int] = (8, 6, 4, 3, 2)) -> dict:
+def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[int] | None = None) -> dict:
     """Test accuracy of the teacher with every ReLU output fake-quantized to each depth (weights float), for each
     calibration method (cached)."""
     profile = _profile(profile)
+    bits = bits or ACTIVATION_BITS[profile.name]
 
     def compute() -> dict:
         teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
