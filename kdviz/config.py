@@ -37,8 +37,10 @@ PROFILES = {
 }
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """The named profile, or the one ``KDVIZ_PROFILE`` selects (default ``full``)."""
+def get_profile(name: "str | Profile | None" = None) -> Profile:
+    """The named profile (a Profile is returned as it is), or the one ``KDVIZ_PROFILE`` selects (default ``full``)."""
+    if isinstance(name, Profile):
+        return name
     chosen = name if name is not None else os.environ.get(PROFILE_VARIABLE, "full")
     key = chosen.strip().lower()
     if key not in PROFILES:

@@ -242,7 +242,7 @@ def subset(images: torch.Tensor, labels: torch.Tensor, size: int | None, seed: i
 
 def load_profile_split(name: str, split: str, profile: config.Profile | str | None = None, seed: int = 0):
     """A split cut to the profile's size (quick: a small balanced subset; full: everything)."""
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    profile = config.get_profile(profile)
     images, labels = load(name, split)
     size = profile.train_size if split == "train" else profile.test_size
     return subset(images, labels, size, seed)

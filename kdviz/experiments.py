@@ -37,8 +37,8 @@ class StudentRun:
 
 def teacher_logits(split: str, profile: config.Profile, device: torch.device | str | None = None) -> torch.Tensor:
     """The cached teacher's logits for the profile's split, themselves cached (weights_only load)."""
-    teacher, _ = train.load_or_train("teacher", seed=0, profile=profile, device=device, progress=True)
-    settings = {"split": split, "profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0)}
+    teacher = train.cached_teacher(profile, device)
+    settings = train.teacher_key(profile, split=split)
 
     def compute() -> torch.Tensor:
         images, _ = data.load_profile_split("fashion-mnist", split, profile)
@@ -109,8 +109,8 @@ def _train(run: StudentRun, profile: config.Profile, device, progress: bool) -> 
 def run_student(run: StudentRun, profile: config.Profile | str | None = None,
                 device: torch.device | str | None = None, progress: bool = True) -> dict:
     """The result of a student run (accuracy, per-class accuracy, history...), from the cache or trained now."""
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
-    settings = {**asdict(run), "profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0)}
+    profile = config.get_profile(profile)
+    settings = train.teacher_key(profile, **asdict(run))
     return cache.cached_result("student", settings, lambda: _train(run, profile, device, progress))
 
 

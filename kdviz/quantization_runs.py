@@ -13,22 +13,9 @@ ACTIVATION_BITS = {"full": (8, 6, 4, 3, 2), "quick": (8, 4, 2)}
 SCHEMES = {"per tensor": False, "per channel": True}
 
 
-def _profile(profile: config.Profile | str | None) -> config.Profile:
-    return profile if isinstance(profile, config.Profile) else config.get_profile(profile)
-
-
-def _teacher(profile: config.Profile, device=None) -> nn.Module:
-    teacher, _ = train.load_or_train("teacher", seed=0, profile=profile, device=device)
-    return teacher
-
-
-def _settings(profile: config.Profile, **more) -> dict:
-    return {"profile": profile.name, "teacher": train.checkpoint_name("teacher", profile, 0), **more}
-
-
 def calibration_images(profile: config.Profile | str | None = None):
     """Training images the activation ranges are observed on: 1,000 (quick: 200), balanced, fixed."""
-    profile = _profile(profile)
+    profile = config.get_profile(profile)
     images, labels = data.load_profile_split("fashion-mnist", "train", profile)
     return data.subset(images, labels, 1000 if profile.name == "full" else 200, seed=0)[0]
 
@@ -36,32 +23,32 @@ def calibration_images(profile: config.Profile | str | None = None):
 def weight_bits(profile: config.Profile | str | None = None, bits: Sequence[int] | None = None) -> dict:
     """Test accuracy of the teacher with all Conv2d and Linear weights fake-quantized (symmetric) to each depth,
     per tensor and per channel (cached)."""
-    profile = _profile(profile)
+    profile = config.get_profile(profile)
     bits = bits or WEIGHT_BITS[profile.name]
 
     def compute() -> dict:
-        teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
+        teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
         return {scheme: [{"bits": b, "accuracy": train.evaluate(
             quantize.quantize_weights(teacher, b, per_channel=per_channel), *test).accuracy} for b in bits]
             for scheme, per_channel in SCHEMES.items()}
 
-    return cache.cached_result("weight-bits", _settings(profile, bits=list(bits), schemes=list(SCHEMES)), compute)
+    return cache.cached_result("weight-bits", train.teacher_key(profile, bits=list(bits), schemes=list(SCHEMES)), compute)
 
 
 def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[int] | None = None) -> dict:
     """Test accuracy of the teacher with every ReLU output fake-quantized to each depth (weights float), for each
     calibration method (cached)."""
-    profile = _profile(profile)
+    profile = config.get_profile(profile)
     bits = bits or ACTIVATION_BITS[profile.name]
 
     def compute() -> dict:
-        teacher, test = _teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
+        teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
         images = calibration_images(profile)
         return {method: [{"bits": b, "accuracy": train.evaluate(
             activations.quantize_activations(teacher, images, b, method), *test).accuracy} for b in bits]
             for method in activations.CALIBRATIONS}
 
-    settings = _settings(profile, bits=list(bits), methods=list(activations.CALIBRATIONS))
+    settings = train.teacher_key(profile, bits=list(bits), methods=list(activations.CALIBRATIONS))
     return cache.cached_result("activation-bits", settings, compute)
 
 
@@ -69,12 +56,12 @@ def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int 
         device=None) -> tuple[nn.Module, dict]:
     """The teacher fine-tuned with its weights fake-quantized to ``bits`` per channel (straight-through
     gradients), against the same depth without training (post-training quantization). Cached."""
-    profile = _profile(profile)
+    profile = config.get_profile(profile)
     quantize.check_bits(bits)
     test = data.load_profile_split("fashion-mnist", "test", profile)
 
     def compute(model: nn.Module) -> dict:
-        teacher = _teacher(profile, device)
+        teacher = train.cached_teacher(profile, device)
         post_training = train.evaluate(quantize.quantize_weights(teacher, bits), *test).accuracy
         trainable = quantize.prepare_qat(teacher, bits)
         history = train.fit(trainable, data.load_profile_split("fashion-mnist", "train", profile), test,
@@ -85,6 +72,6 @@ def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int 
                 "history": history.records}
 
     fresh = models.build("teacher", **train.RECIPES["teacher"].model_kwargs)
-    settings = _settings(profile, bits=bits, epochs=epochs, lr=lr)
+    settings = train.teacher_key(profile, bits=bits, epochs=epochs, lr=lr)
     model, result = cache.cached_model("qat", settings, fresh, compute)
     return model.eval(), result

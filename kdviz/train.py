@@ -179,7 +179,7 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
     """A trained zoo model from the cache (keyed by model, profile, seed and recipe), trained now if missing."""
     if name not in RECIPES:
         raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    profile = config.get_profile(profile)
     recipe = RECIPES[name]
     config.seed_everything(seed)
     model = models.build(name, **recipe.model_kwargs)
@@ -203,3 +203,15 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
             "torch": str(torch.__version__)}
     save_checkpoint(config.home_dir() / "checkpoints" / filename, model, history, meta)
     return model, history
+
+
+def cached_teacher(profile: config.Profile | str | None = None, device: torch.device | str | None = None) -> nn.Module:
+    """The teacher of seed 0 that the experiments of notebooks 02 to 05 start from (cached, trained if missing)."""
+    teacher, _ = load_or_train("teacher", seed=0, profile=profile, device=device)
+    return teacher
+
+
+def teacher_key(profile: config.Profile | str | None = None, **settings) -> dict:
+    """Cache settings of an experiment on the teacher: the profile, the teacher's checkpoint, and ``settings``."""
+    profile = config.get_profile(profile)
+    return {"profile": profile.name, "teacher": checkpoint_name("teacher", profile, 0), **settings}
