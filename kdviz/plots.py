@@ -486,20 +486,29 @@ def plot_per_class(accuracies: dict[str, Sequence[float]], classes: Sequence[str
     return fig
 
 
-def plot_sparsity_curves(curves: dict[str, list[dict]], baseline: float | None = None,
-                         title: str = "One-shot pruning: accuracy against sparsity") -> Figure:
-    """Test accuracy against the share of weights removed, one line per method (rows with sparsity, accuracy)."""
+def _accuracy_curves(curves: dict[str, list[dict]], key: str, scale: float, xlabel: str, baseline: float | None,
+                     baseline_label: str, title: str) -> Figure:
+    """Test accuracy against ``key`` (times ``scale``), one line per method, with an optional baseline."""
     if not curves:
         raise ValueError("curves must name at least one method")
     fig = _figure(9, 5)
     ax = fig.subplots()
     for i, (name, rows) in enumerate(curves.items()):
-        ax.plot([100 * r["sparsity"] for r in rows], [100 * r["accuracy"] for r in rows], "os^D"[i % 4] + "-",
+        ax.plot([scale * r[key] for r in rows], [100 * r["accuracy"] for r in rows], "os^Dv"[i % 5] + "-",
                 color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
     if baseline is not None:
-        ax.axhline(100 * baseline, color="black", linestyle=":", label=f"unpruned ({100 * baseline:.2f} %)")
+        ax.axhline(100 * baseline, color="black", linestyle=":", label=f"{baseline_label} ({100 * baseline:.2f} %)")
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
+    return fig
+
+
+def plot_sparsity_curves(curves: dict[str, list[dict]], baseline: float | None = None,
+                         title: str = "One-shot pruning: accuracy against sparsity") -> Figure:
+    """Test accuracy against the share of weights removed, one line per method (rows with sparsity, accuracy)."""
+    fig = _accuracy_curves(curves, "sparsity", 100, "weights removed (%)", baseline, "unpruned", title)
+    ax = fig.axes[0]
+    if baseline is not None:
         ax.axhline(100 * baseline - 1, color="grey", linestyle="--", linewidth=1, label="1 point below")
-    ax.set(xlabel="weights removed (%)", ylabel="test accuracy (%)", title=title)
     ax.legend(loc="lower left")
     return fig
 
@@ -656,18 +665,9 @@ def plot_quantization_state(weights, levels, bits: int, error: dict[str, float],
 def plot_bits_curves(curves: dict[str, list[dict]], baseline: float | None = None,
                      title: str = "Accuracy against bit depth") -> Figure:
     """Test accuracy against bits (8 down to 1), one line per method (rows with bits and accuracy)."""
-    if not curves:
-        raise ValueError("curves must name at least one method")
-    fig = _figure(9, 5)
-    ax = fig.subplots()
-    for i, (name, rows) in enumerate(curves.items()):
-        ax.plot([r["bits"] for r in rows], [100 * r["accuracy"] for r in rows], "os^Dv"[i % 5] + "-",
-                color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
-    if baseline is not None:
-        ax.axhline(100 * baseline, color="black", linestyle=":", label=f"float32 ({100 * baseline:.2f} %)")
-    ax.invert_xaxis()
-    ax.set(xlabel="bits", ylabel="test accuracy (%)", title=title)
-    ax.legend(loc="lower left")
+    fig = _accuracy_curves(curves, "bits", 1, "bits", baseline, "float32", title)
+    fig.axes[0].invert_xaxis()
+    fig.axes[0].legend(loc="lower left")
     return fig
 
 
