@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils import parametrize
+
+from kdviz.measure import copy_model
 
 EPSILON = torch.finfo(torch.float32).eps
 
@@ -158,8 +161,6 @@ def quantize_weights(model: torch.nn.Module, bits: int, symmetric: bool = True,
                      per_channel: bool = True) -> torch.nn.Module:
     """A copy of the model with every Conv2d and Linear weight fake-quantized to ``bits`` (post-training; biases
     and batch norm stay float, as they do in int8 kernels)."""
-    from kdviz.measure import copy_model
-
     check_bits(bits)
     copy = copy_model(model)
     with torch.no_grad():
@@ -171,10 +172,6 @@ def quantize_weights(model: torch.nn.Module, bits: int, symmetric: bool = True,
 def prepare_qat(model: torch.nn.Module, bits: int, symmetric: bool = True, per_channel: bool = True) -> torch.nn.Module:
     """A copy of the model whose Conv2d and Linear weights are fake-quantized in every forward pass (a
     ``torch.nn.utils.parametrize`` parametrization); train it, then :func:`finish_qat`."""
-    from torch.nn.utils import parametrize
-
-    from kdviz.measure import copy_model
-
     copy = copy_model(model)
     for layer in _weighted_layers(copy):
         parametrize.register_parametrization(layer, "weight", WeightFakeQuantizer(bits, symmetric, per_channel))
@@ -183,8 +180,6 @@ def prepare_qat(model: torch.nn.Module, bits: int, symmetric: bool = True, per_c
 
 def finish_qat(model: torch.nn.Module) -> torch.nn.Module:
     """Remove the parametrizations, keeping the quantized weights (in place)."""
-    from torch.nn.utils import parametrize
-
     for layer in _weighted_layers(model):
         if parametrize.is_parametrized(layer, "weight"):
             parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
