@@ -1,8 +1,9 @@
-"""Command line: ``python -m kdviz info`` and ``python -m kdviz data``."""
+"""Command line: ``python -m kdviz info``, ``python -m kdviz data`` and ``python -m kdviz prepare``."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from kdviz import config, data
 
@@ -38,6 +39,20 @@ def fetch_data(name: str, allow_download: bool) -> int:
     return 0
 
 
+def prepare_workshop(profile: str, into: Path | None, selected: list[str], allow_download: bool) -> int:
+    """Fetch the data and run the notebooks (all, or those whose names start with ``selected``)."""
+    from kdviz import prepare, runner
+
+    paths = [p for p in runner.notebooks() if not selected or any(p.name.startswith(s) for s in selected)]
+    if not paths:
+        print(f"no notebook starts with {selected}; the notebooks are: "
+              f"{', '.join(p.name for p in runner.notebooks())}", file=sys.stderr)
+        return 2
+    report = prepare.prepare(profile, into=into, notebooks=paths, allow_download=allow_download)
+    print(prepare.summary(report, into))
+    return 0 if all(row["ok"] for row in report) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kdviz", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -45,9 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     data_parser = commands.add_parser("data", help="find or download a data set and verify it")
     data_parser.add_argument("--name", default="fashion-mnist", choices=sorted(data.DATASETS))
     data_parser.add_argument("--no-download", action="store_true", help="only look for local copies")
+    prepare_parser = commands.add_parser("prepare", help="fetch the data and train and cache everything the "
+                                                         "notebooks use, ahead of a workshop")
+    prepare_parser.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
+    prepare_parser.add_argument("--into", type=Path, help="a folder to fill for KDVIZ_DATA (default: KDVIZ_HOME)")
+    prepare_parser.add_argument("--notebooks", nargs="*", default=[], metavar="NN",
+                                help="only the notebooks whose names start with these (e.g. 00 02)")
+    prepare_parser.add_argument("--no-download", action="store_true", help="only look for local copies of the data")
     arguments = parser.parse_args(argv)
     if arguments.command == "info":
         return info()
+    if arguments.command == "prepare":
+        return prepare_workshop(arguments.profile, arguments.into, arguments.notebooks, not arguments.no_download)
     return fetch_data(arguments.name, not arguments.no_download)
 
 

@@ -1,0 +1,82 @@
+"""Execute a notebook of the workbook in a fresh kernel, in a chosen profile, timing it and reading the kernel's
+peak memory (used by ``scripts/execute_notebooks.py`` and ``python -m kdviz prepare``)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+
+from kdviz import config
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The workbook's notebooks in order; a clear error where kdviz was installed without them."""
+    paths = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no notebooks in {folder}: run this from a clone of the repository "
+                                "(pip install -e . keeps the notebooks beside the package)")
+    return paths
+
+
+def kernel_peak_rss_mb(client: NotebookClient) -> float | None:
+    """Peak resident memory of the kernel process so far (Linux VmHWM; elsewhere the current RSS)."""
+    try:
+        pid = client.km.provisioner.process.pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        return psutil.Process(client.km.provisioner.process.pid).memory_info().rss / 2**20
+    except Exception:
+        return None
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the block (a kernel started inside inherits them), then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def execute(path: Path, profile: str, *, write: bool = False, timeout: int = 7200,
+            home: Path | None = None) -> tuple[float, float | None]:
+    """Run every cell of the notebook in a new kernel (``KDVIZ_PROFILE=profile``, and ``KDVIZ_HOME=home`` if
+    given); write the outputs back into the file if ``write``. Returns the seconds taken and the kernel's peak MB."""
+    profile = config.get_profile(profile).name
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(path).parent)}})
+    peaks: list[float] = []
+
+    def after_cell(**_) -> None:  # VmHWM only grows, so the last reading is the kernel's peak
+        reading = kernel_peak_rss_mb(client)
+        if reading is not None:
+            peaks.append(reading)
+
+    client.on_cell_executed = after_cell
+    variables = {config.PROFILE_VARIABLE: profile, **({config.HOME_VARIABLE: str(home)} if home else {})}
+    with environment(**variables):
+        started = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - started
+    if write:
+        nbformat.write(notebook, path)
+    return seconds, max(peaks, default=None)
