@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kdviz import data, quantize
+from kdviz import config, data, quantize
 from kdviz.measure import copy_model
 
 
@@ -38,8 +38,7 @@ def activation_samples(model: nn.Module, images: torch.Tensor, *, per_layer: int
     try:
         with torch.no_grad():
             labels = torch.zeros(len(images), dtype=torch.long)
-            device = next((p.device for p in model.parameters()), torch.device("cpu"))
-            for x, _ in data.batches(images, labels, batch_size, device=device):
+            for x, _ in data.batches(images, labels, batch_size, device=config.device_of(model)):
                 model(x)
     finally:
         for hook in hooks:
@@ -74,7 +73,7 @@ def calibrate(values: torch.Tensor, bits: int = 8, method: str = "minmax", perce
         best = None
         for fraction in torch.linspace(0.05, 1.0, 96):
             params = quantize.qparams_from_range(low * fraction, high * fraction, bits)
-            mse = float((quantize.dequantize(quantize.quantize(values, params), params) - values).pow(2).mean())
+            mse = float((quantize.round_trip(values, params) - values).pow(2).mean())
             if best is None or mse < best[0]:
                 best = (mse, params)
         return best[1]
@@ -91,5 +90,5 @@ def quantize_activations(model: nn.Module, calibration_images: torch.Tensor, bit
     for name, values in samples.items():
         params = calibrate(values, bits, method)
         modules[name].register_forward_hook(
-            lambda mod, inp, out, p=params: quantize.dequantize(quantize.quantize(out, p), p))
+            lambda mod, inp, out, p=params: quantize.round_trip(out, p))
     return quantized

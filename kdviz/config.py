@@ -67,6 +67,11 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def device_of(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters live; the CPU for a model without any (an int8 model, a pooling layer)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (all devices)."""
     if not isinstance(seed, int) or seed < 0:

@@ -11,6 +11,7 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # quiet 
 from torch.utils import benchmark  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from kdviz import config
 from kdviz import models as zoo
 
 BATCH_SIZES = (1, 256)
@@ -57,7 +58,7 @@ def macs(model: nn.Module, input_shape: tuple[int, ...] = (1, *zoo.INPUT_SHAPE))
     """Multiply-accumulates of one forward pass, from ``torch.utils.flop_counter`` (FLOPs / 2)."""
     if len(input_shape) < 2 or any(int(s) <= 0 for s in input_shape):
         raise ValueError(f"input_shape must be positive sizes starting with the batch, got {input_shape!r}")
-    device = next(iter(model.parameters()), torch.empty(0)).device
+    device = config.device_of(model)
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
@@ -151,7 +152,7 @@ def memory_traffic(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     hooks = [module.register_forward_hook(count) for module in model.modules() if not list(module.children())]
     try:
         with torch.no_grad():
-            model.eval()(torch.zeros(input_shape, device=next(iter(model.parameters()), torch.empty(0)).device))
+            model.eval()(torch.zeros(input_shape, device=config.device_of(model)))
     finally:
         for hook in hooks:
             hook.remove()

@@ -12,7 +12,7 @@ from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from kdviz import data, prune
+from kdviz import config, data, prune
 
 Diagonal = dict[str, torch.Tensor]  # parameter name -> estimate of d²L/dθ² for each entry
 METHODS = ("exact", "gauss-newton", "fisher", "empirical-fisher", "hutchinson")
@@ -22,8 +22,7 @@ EXACT_LIMIT = 5_000  # parameters: the exact Hessian needs P² numbers
 def _inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int):
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}")
-    device = next(model.parameters()).device
-    return data.batches(images, labels, batch_size, device=device)
+    return data.batches(images, labels, batch_size, device=config.device_of(model))
 
 
 def mean_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:

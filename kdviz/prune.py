@@ -27,7 +27,7 @@ def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
     """The Conv2d and Linear layers of a model, by name: the ones whose ``weight`` is pruned."""
     layers = {name: module for name, module in model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))}
     if not layers:
-        raise ValueError(f"model must contain Conv2d or Linear layers to prune; {type(model).__name__} has none")
+        raise ValueError(f"model must contain Conv2d or Linear layers; {type(model).__name__} has none")
     return layers
 
 

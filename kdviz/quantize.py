@@ -9,6 +9,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from kdviz.measure import copy_model
+from kdviz.prune import prunable_layers
 
 EPSILON = torch.finfo(torch.float32).eps
 
@@ -112,10 +113,14 @@ def dequantize(q: torch.Tensor, params: QParams) -> torch.Tensor:
     return (q - zero_point).float() * scale
 
 
+def round_trip(x: torch.Tensor, params: QParams) -> torch.Tensor:
+    """Quantize with ``params`` and dequantize: the grid value each number is rounded to."""
+    return dequantize(quantize(x, params), params)
+
+
 def fake_quantize(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis: int | None = None) -> torch.Tensor:
     """Quantize and dequantize at once: the real number each value is rounded to on the ``bits``-bit grid."""
-    params = choose_qparams(x, bits, symmetric, axis)
-    return dequantize(quantize(x, params), params)
+    return round_trip(x, choose_qparams(x, bits, symmetric, axis))
 
 
 def levels(params: QParams) -> torch.Tensor:
@@ -151,10 +156,7 @@ class WeightFakeQuantizer(torch.nn.Module):
 
 
 def _weighted_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
-    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-    if not layers:
-        raise ValueError(f"model must contain Conv2d or Linear layers; {type(model).__name__} has none")
-    return layers
+    return list(prunable_layers(model).values())  # the Conv2d and Linear layers, or an error naming the model
 
 
 def quantize_weights(model: torch.nn.Module, bits: int, symmetric: bool = True,

@@ -45,9 +45,7 @@ class History:
 def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 256,
                    device: torch.device | str | None = None, name: str = "fashion-mnist") -> torch.Tensor:
     """The model's logits (N, classes) for uint8 images, on the CPU."""
-    if device is None:  # where the model is; a quantized int8 model has no parameters and runs on the CPU
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    device = torch.device(device)
+    device = torch.device(device) if device is not None else config.device_of(model)
     was_training = model.training
     model.eval().to(device)
     dummy_labels = torch.zeros(len(images), dtype=torch.long)

@@ -155,7 +155,7 @@ def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float 
 def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: list[dict] | None = None):
     """Compute and draw one state of the bit-depth explorer (notebook 03)."""
     params = quantize.choose_qparams(weights, bits, symmetric)
-    approximation = quantize.dequantize(quantize.quantize(weights, params), params)
+    approximation = quantize.round_trip(weights, params)
     kind = "symmetric" if symmetric else "asymmetric"
     return plots.plot_quantization_state(weights, quantize.levels(params), bits, quantize.error(weights, approximation),
                                          curve, title=f"{bits}-bit {kind} grid, per tensor")
