@@ -86,14 +86,15 @@ def latency_ms(model: nn.Module, batch_size: int = 1, *, min_run_time: float = 0
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
 
 
-def profile_model(model: nn.Module, *, accuracy: float | None = None, min_run_time: float = 0.5) -> dict:
-    """Every cost of one model as a dict (a row of :func:`summary`)."""
-    row = {
-        "parameters": count_parameters(model),
-        "nonzero": count_nonzero(model),
-        "bytes": serialized_bytes(model),
-        "MACs": macs(model),
-    }
+def profile_model(model: nn.Module, *, accuracy: float | None = None, min_run_time: float = 0.5,
+                  counts: bool = True, file_bytes: int | None = None) -> dict:
+    """Every cost of one model as a dict (a row of :func:`summary`). ``counts=False`` leaves out parameters,
+    non-zeros and MACs (an int8 or sparse model has no FLOP count); ``file_bytes`` replaces the measured bytes
+    where the model is stored another way (sparse storage)."""
+    row = {"parameters": count_parameters(model), "nonzero": count_nonzero(model)} if counts else {}
+    row["bytes"] = serialized_bytes(model) if file_bytes is None else file_bytes
+    if counts:
+        row["MACs"] = macs(model)
     for batch_size in BATCH_SIZES:
         row[f"ms @ batch {batch_size}"] = latency_ms(model, batch_size, min_run_time=min_run_time)
     row["accuracy"] = accuracy
@@ -101,17 +102,20 @@ def profile_model(model: nn.Module, *, accuracy: float | None = None, min_run_ti
 
 
 def summary(models: dict[str, nn.Module], accuracies: dict[str, float] | None = None, *,
-            min_run_time: float = 0.5):
-    """One table (a pandas DataFrame, a row per model) of parameters, non-zeros, bytes, MACs, latency, accuracy."""
+            min_run_time: float = 0.5, counts: bool = True, file_bytes: dict[str, int] | None = None):
+    """One table (a pandas DataFrame, a row per model) of parameters, non-zeros, bytes, MACs, latency, accuracy
+    (``counts`` and ``file_bytes`` as in :func:`profile_model`)."""
     import pandas as pd
 
     if not models:
         raise ValueError("models must name at least one model")
-    accuracies = accuracies or {}
-    unknown = set(accuracies) - set(models)
-    if unknown:
-        raise ValueError(f"accuracies names models not in models: {sorted(unknown)}")
-    rows = {name: profile_model(model, accuracy=accuracies.get(name), min_run_time=min_run_time)
+    accuracies, file_bytes = accuracies or {}, file_bytes or {}
+    for argument, named in (("accuracies", accuracies), ("file_bytes", file_bytes)):
+        unknown = set(named) - set(models)
+        if unknown:
+            raise ValueError(f"{argument} names models not in models: {sorted(unknown)}")
+    rows = {name: profile_model(model, accuracy=accuracies.get(name), min_run_time=min_run_time, counts=counts,
+                                file_bytes=file_bytes.get(name))
             for name, model in models.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"

@@ -64,6 +64,15 @@ def test_summary_has_a_row_per_model():
         measure.summary({"mlp": models.build("mlp")}, {"other": 0.5})
 
 
+def test_summary_without_counts_and_with_stored_bytes():
+    table = measure.summary({"mlp": models.build("mlp")}, {"mlp": 0.8}, min_run_time=0.02, counts=False,
+                            file_bytes={"mlp": 1234})
+    assert list(table.columns) == ["bytes", "ms @ batch 1", "ms @ batch 256", "accuracy"]
+    assert table.loc["mlp", "bytes"] == 1234
+    with pytest.raises(ValueError, match="file_bytes names models not in models"):
+        measure.summary({"mlp": models.build("mlp")}, file_bytes={"other": 1})
+
+
 def test_memory_traffic_counts_inputs_outputs_and_weights():
     layer = nn.Conv2d(3, 5, 3, padding=1, bias=False)
     assert measure.memory_traffic(layer, (2, 3, 8, 8)) == 4 * (2 * 3 * 64 + 2 * 5 * 64 + 5 * 3 * 9)
