@@ -1,12 +1,14 @@
 """Atomic writes and a JSON cache of measured results, keyed by what produced them (introduced in 04)."""
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 
 from kdviz import config
 
@@ -45,6 +47,30 @@ def folders(kind: str) -> list[Path]:
     return ([shared / kind] if shared else []) + [config.home_dir() / kind]
 
 
+class NotCached(LookupError):
+    """Raised inside :func:`only_cached` where a result or a model would have to be computed."""
+
+
+_ONLY_CACHED = contextvars.ContextVar("only_cached", default=False)
+
+
+@contextmanager
+def only_cached() -> Iterator[None]:
+    """Within this block, cached results and checkpoints are read but nothing is computed or trained: what is
+    missing raises :class:`NotCached` (how notebook 05 gathers the models the other notebooks made)."""
+    token = _ONLY_CACHED.set(True)
+    try:
+        yield
+    finally:
+        _ONLY_CACHED.reset(token)
+
+
+def check_may_compute(what: str) -> None:
+    """Raise :class:`NotCached` naming ``what`` inside :func:`only_cached`; do nothing outside it."""
+    if _ONLY_CACHED.get():
+        raise NotCached(f"{what} is not in the cache yet (run the notebook that makes it, or python -m kdviz prepare)")
+
+
 def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dict:
     """The stored result of ``compute()`` for these settings, computed and stored (as JSON) if missing."""
     filename = f"{kind}-{key(settings)}.json"
@@ -57,6 +83,7 @@ def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dic
                     return stored["result"]
             except (OSError, ValueError, KeyError):
                 pass  # unreadable: computed again below and rewritten whole
+    check_may_compute(kind)
     result = compute()
     payload = json.dumps({"settings": settings, "result": result}).encode()
     atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(payload))
@@ -78,6 +105,7 @@ def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]):
                 return torch.load(path, map_location="cpu", weights_only=True)
             except Exception:  # damaged: computed again below and rewritten whole
                 pass
+    check_may_compute(kind)
     value = compute()
     buffer = io.BytesIO()
     torch.save(value, buffer)

@@ -382,3 +382,67 @@ def check_scale(fn: Callable[[torch.Tensor, int], tuple[float, int]]) -> CheckRe
         return CheckResult(False, f"For {bits} bits your (scale, zero_point) is ({scale:.6g}, {zero_point}), expected "
                                   f"({expected[0]:.6g}, {expected[1]}). Hint: {hint}")
     return CheckResult(True, "Your scale and zero point match torch's MinMaxObserver on all 3 tensors.")
+
+
+PARETO_CASES = [  # (cost, accuracy) points, as a learner would list them
+    [(3.0, 0.94), (3.0, 0.90), (0.03, 0.92), (0.01, 0.85), (0.5, 0.93)],
+    [(1.0, 0.5), (2.0, 0.4), (3.0, 0.6)],
+    [(5.0, 0.9), (1.0, 0.9), (1.0, 0.8)],
+]
+
+
+def check_pareto_front(fn: Callable[[list[tuple[float, float]]], list[int]]) -> CheckResult:
+    """Notebook 05: ``fn(points)`` returns the positions of the (cost, accuracy) points on the Pareto front: those
+    that no other point beats (at most as costly and at least as accurate, better in one), cheapest first."""
+    from kdviz.pareto import pareto_front
+
+    for points in PARETO_CASES:
+        rows = [{"name": i, "cost": c, "accuracy": a} for i, (c, a) in enumerate(points)]
+        expected = pareto_front(rows, "cost")
+        got, failure = _call(fn, list(points))
+        if failure is not None:
+            return failure
+        try:
+            got = [int(i) for i in got]
+        except (TypeError, ValueError):
+            return CheckResult(False, f"Return a list of positions (integers); your function returned {got!r}.")
+        if got == expected:
+            continue
+        if sorted(got) == sorted(expected):
+            hint = "the right points, in the wrong order: sort them by cost, cheapest first."
+        elif any(i not in expected for i in got):
+            beaten = next(i for i in got if i not in expected)
+            hint = (f"point {beaten} {points[beaten]} is beaten by another point that costs no more and is at least "
+                    "as accurate: it is not on the front.")
+        else:
+            kept = next(i for i in expected if i not in got)
+            hint = f"point {kept} {points[kept]} is missing: no other point is both cheaper (or as cheap) and better."
+        return CheckResult(False, f"For the points {points} your front is {got}, expected {expected}. Hint: {hint}")
+    return CheckResult(True, f"Your front matches on all {len(PARETO_CASES)} sets of points.")
+
+
+def check_fgsm_step(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> CheckResult:
+    """Notebook 05: ``fn(x, gradient, epsilon)`` returns the fast-gradient-sign step clamp(x + epsilon * sign(g), 0, 1)."""
+    generator = torch.Generator().manual_seed(6)
+    x = torch.rand(2, 1, 4, 4, generator=generator)
+    x[0, 0, 0, :2] = torch.tensor([0.0, 1.0])
+    gradient = torch.randn(2, 1, 4, 4, generator=generator) * 3
+    for epsilon in (0.1, 0.25):
+        expected = (x + epsilon * gradient.sign()).clamp(0, 1)
+        got, failure = _tensor_call(fn, x.clone(), gradient.clone(), epsilon)
+        if failure is not None:
+            return failure
+        if got.shape == expected.shape and torch.allclose(got, expected, atol=1e-6):
+            continue
+        wrong = {
+            "keep the pixels in their range: clamp the result to [0, 1].": x + epsilon * gradient.sign(),
+            "use the sign of the gradient (torch.sign), not the gradient itself: every pixel moves by exactly epsilon.":
+                (x + epsilon * gradient).clamp(0, 1),
+            "step *up* the gradient (x + ...): the attack raises the loss, it does not lower it.":
+                (x - epsilon * gradient.sign()).clamp(0, 1),
+        }
+        hint = next((h for h, w in wrong.items() if got.shape == w.shape and torch.allclose(got, w, atol=1e-6)),
+                    "x_adv = clamp(x + epsilon * sign(gradient), 0, 1), element by element.")
+        return CheckResult(False, f"For epsilon = {epsilon} your step differs from clamp(x + epsilon * sign(g), 0, 1). "
+                                  f"Hint: {hint}")
+    return CheckResult(True, "Your step matches the fast gradient sign method for both epsilons.")

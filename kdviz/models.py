@@ -49,6 +49,12 @@ def fire_cnn(width: int = 32, hidden: int = 256, dropout: float = 0.3) -> nn.Seq
     return _vgg(architectures.fire_conv, width, hidden, dropout)
 
 
+def compact_cnn(width: int = 16, hidden: int = 64, dropout: float = 0.1) -> nn.Sequential:
+    """The teacher's shape at half its width and a quarter of its hidden units (118k parameters): the student that
+    notebook 05 distils, prunes and quantizes."""
+    return _vgg(None, width, hidden, dropout)
+
+
 def mlp(hidden: int = 100) -> nn.Sequential:
     """A one-hidden-layer perceptron 784-hidden-10: the smallest sensible baseline."""
     if hidden <= 0:
@@ -85,6 +91,7 @@ ZOO: dict[str, Callable[..., nn.Module]] = {
     "separable_cnn": separable_cnn,
     "fire_cnn": fire_cnn,
     "tiny_mlp": tiny_mlp,
+    "compact_cnn": compact_cnn,
 }
 
 

@@ -700,3 +700,60 @@ def plot_activation_ranges(samples: dict, title: str = "The teacher's activation
     axes[0].set_ylabel("count (log scale)")
     fig.suptitle(title)
     return fig
+
+
+def plot_pareto(rows: Sequence[dict], cost: str = "bytes", title: str | None = None) -> Figure:
+    """Canziani-style bubble chart of measured models: accuracy against ``cost`` (log scale), bubble area by MACs,
+    colour by family, and the Pareto front drawn as a staircase through its named members."""
+    from kdviz.pareto import COSTS, FAMILIES, pareto_front
+
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {list(COSTS)}, got {cost!r}")
+    if not rows:
+        raise ValueError("rows must hold at least one measured model (pareto.collect)")
+    front = pareto_front(rows, cost)
+    fig = _figure(12, 7)
+    ax = fig.subplots()
+    largest = max(r["MACs"] for r in rows)
+    area = lambda r: 40 + 1500 * r["MACs"] / largest  # noqa: E731
+    families = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
+    families += sorted({r["family"] for r in rows} - set(families))
+    markers = "osD^vP*X"
+    for i, family in enumerate(families):
+        members = [r for r in rows if r["family"] == family]
+        ax.scatter([r[cost] for r in members], [100 * r["accuracy"] for r in members], s=[area(r) for r in members],
+                   color=OKABE_ITO[i % len(OKABE_ITO)], marker=markers[i % len(markers)], alpha=0.7,
+                   edgecolors="black", linewidths=0.6, label=family, zorder=3)
+    on_front = sorted((r for r in rows if r["name"] in front), key=lambda r: r[cost])
+    ax.step([r[cost] for r in on_front], [100 * r["accuracy"] for r in on_front], where="post", color="black",
+            linestyle="--", linewidth=1.5, zorder=2, label="Pareto front")
+    for r in rows:
+        ax.annotate(r["name"], (r[cost], 100 * r["accuracy"]), xytext=(6, 6), textcoords="offset points",
+                    fontsize=11 if r["name"] in front else 9, fontweight="bold" if r["name"] in front else "normal")
+    ax.set_xscale("log")
+    _plain_log_ticks(ax, "x")
+    ax.set(xlabel=f"{COSTS[cost]} (log scale)", ylabel="test accuracy (%)",
+           title=title or f"Accuracy against {COSTS[cost]}; bubble area = MACs; bold = on the Pareto front")
+    legend = ax.legend(loc="lower right", title="family")
+    for handle in legend.legend_handles:
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([80])
+    return fig
+
+
+def plot_attack_curves(curves: dict[str, dict], title: str = "Accuracy under the fast gradient sign attack") -> Figure:
+    """Accuracy against the attack's epsilon, one line per model and attack (from :func:`kdviz.adversarial.attack_curve`);
+    the legend gives the share of images whose input gradient was exactly zero."""
+    if not curves:
+        raise ValueError("curves must hold at least one attack curve")
+    fig = _figure(9, 5.5)
+    ax = fig.subplots()
+    styles = ("-", "--", ":", "-.")
+    for i, (label, curve) in enumerate(curves.items()):
+        ax.plot(curve["epsilon"], [100 * a for a in curve["accuracy"]], marker="os^Dv"[i % 5], linewidth=2.5,
+                linestyle=styles[i % len(styles)], color=OKABE_ITO[i % len(OKABE_ITO)],
+                label=f"{label} (zero gradient: {100 * curve['zero_gradient']:.0f} % of images)")
+    ax.set(xlabel="epsilon: the largest change of any pixel (pixels in [0, 1])", ylabel="test accuracy (%)",
+           title=title, ylim=(0, 100))
+    ax.legend(loc="upper right", fontsize=10)
+    return fig

@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from kdviz import architectures, data, distill, plots, prune, quantize
+from kdviz import architectures, data, distill, pareto, plots, prune, quantize
 
 
 def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8):
@@ -177,3 +177,33 @@ def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: 
     scheme.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([depth, scheme]), picture])
+
+
+def pareto_view(rows: Sequence[dict], cost: str = "bytes", families: Sequence[str] | None = None):
+    """Compute and draw one state of the Pareto explorer: the chosen families' models and their front (notebook 05)."""
+    shown = [r for r in rows if families is None or r["family"] in families]
+    if not shown:
+        raise ValueError(f"families must name at least one family of the rows, got {families!r}")
+    return plots.plot_pareto(shown, cost)
+
+
+def pareto_explorer(rows: Sequence[dict], cost: str = "bytes") -> widgets.VBox:
+    """Pick the cost axis (bytes, latency at batch 1 or 256) and the families shown: the bubble chart and its front
+    are redrawn from the measured rows (notebook 05)."""
+    if cost not in pareto.COSTS:
+        raise ValueError(f"cost must be one of {list(pareto.COSTS)}, got {cost!r}")
+    present = [f for f in pareto.FAMILIES if any(r["family"] == f for r in rows)]
+    if not present:
+        raise ValueError("rows must hold measured models of the known families (pareto.collect)")
+    axis = widgets.ToggleButtons(options=[(label, key) for key, label in pareto.COSTS.items()], value=cost)
+    chosen = widgets.SelectMultiple(options=present, value=tuple(present), description="families", rows=len(present))
+    picture = widgets.Image(format="png")
+
+    def redraw(_=None) -> None:
+        if chosen.value:
+            picture.value = plots.to_png(pareto_view(rows, axis.value, chosen.value))
+
+    axis.observe(redraw, names="value")
+    chosen.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([axis, chosen]), picture])

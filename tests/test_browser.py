@@ -10,10 +10,10 @@ What the smoke test of the first notebook checks, as a person would see it:
 * an ipywidgets widget (the data set explorer) is rendered;
 * no output is an error traceback, and every code cell got an execution count.
 
-The slider tests run ``04_knowledge_distillation.ipynb`` and ``02_pruning.ipynb`` the same way (no traceback, every
-cell ran, the banner), then move the temperature explorer's "T" slider, or the sparsity explorer's "sparsity" slider,
-with the keyboard, as a person would, and check that its readout changed and that the kernel sent a new picture
-(the widget's image changed).
+The explorer tests run ``04_knowledge_distillation.ipynb``, ``02_pruning.ipynb`` and ``05_better_together.ipynb``
+the same way (no traceback, every cell ran, the banner), then move the temperature explorer's "T" slider or the
+sparsity explorer's "sparsity" slider with the keyboard, or press the Pareto explorer's latency button, as a person
+would, and check that the control changed and that the kernel sent a new picture (the widget's image changed).
 
 It needs Debian's chromium (``/usr/bin/chromium`` or ``chromium`` on PATH) and the playwright Python package (no
 browser is downloaded). Without them it is skipped, unless ``KDVIZ_REQUIRE_BROWSER=1``, which turns the skip into
@@ -45,6 +45,8 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = "00_why_compress.ipynb"
 KD_NOTEBOOK = "04_knowledge_distillation.ipynb"
 PRUNING_NOTEBOOK = "02_pruning.ipynb"
+PARETO_NOTEBOOK = "05_better_together.ipynb"
+PARETO_BUTTON = "ms per batch of 256"
 BANNER = "kdviz | profile: quick"
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,6 +63,7 @@ RUN_START_TIMEOUT_S = 30
 RUN_ALL_TIMEOUT_S = 240
 KD_RUN_ALL_TIMEOUT_S = 420  # notebook 04 trains many small students when KDVIZ_HOME has no checkpoints yet
 PRUNING_RUN_ALL_TIMEOUT_S = 420  # notebook 02 prunes and fine-tunes the teacher when nothing is cached yet
+PARETO_RUN_ALL_TIMEOUT_S = 420  # notebook 05 trains its students, and the teacher when nothing is cached yet
 SHOWN_TIMEOUT_S = 20
 WIDGET_UPDATE_TIMEOUT_S = 30
 
@@ -450,9 +453,39 @@ def _wait_for_new_image(page: Page, image, old: tuple[str, str], timeout_s: floa
     raise AssertionError(f"the explorer's image got a new src, but the same PNG ({old[1]}) within {timeout_s:.0f} s")
 
 
-def _slider_changes_the_picture(notebook: str, run_timeout_s: float, find_explorer, label: str,
-                                lab_server: LabServer, page: Page, tmp_path: Path) -> None:
-    """Run the notebook, press End on the explorer's ``label`` slider, and wait for the kernel's new picture."""
+def _move_slider(label: str):
+    """An action on an explorer: press End on its ``label`` slider, wait for the readout to change; say what moved."""
+    def act(page: Page, explorer) -> str:
+        from playwright.sync_api import expect
+
+        slider = explorer.locator(".widget-slider").filter(has=_widget_label(page, label)).first
+        readout, handle = slider.locator(".widget-readout"), slider.locator(".noUi-handle")
+        expect(handle).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
+        before = (readout.text_content() or "").strip()
+        handle.click()  # focuses the handle, as a person's click would, without moving it
+        page.keyboard.press("End")  # to the slider's largest value
+        expect(readout).not_to_have_text(re.compile(rf"^\s*{re.escape(before)}\s*$"),
+                                         timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+        return f"the {label} slider moved ({before!r} -> {(readout.text_content() or '').strip()!r})"
+    return act
+
+
+def _press_toggle(text: str):
+    """An action on an explorer: click its toggle button reading ``text`` and wait for it to be the active one."""
+    def act(page: Page, explorer) -> str:
+        from playwright.sync_api import expect
+
+        button = explorer.locator(".widget-toggle-button", has_text=re.compile(rf"^\s*{re.escape(text)}\s*$")).first
+        expect(button).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
+        button.click()
+        expect(button).to_have_class(re.compile(r"mod-active"), timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+        return f"the {text!r} button was pressed"
+    return act
+
+
+def _control_changes_the_picture(notebook: str, run_timeout_s: float, find_explorer, act, what: str,
+                                 lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+    """Run the notebook, operate one control of the explorer (``act``), and wait for the kernel's new picture."""
     from playwright.sync_api import Error as PlaywrightError, expect
 
     started, step, failure = time.monotonic(), "opening the notebook", None
@@ -463,26 +496,18 @@ def _slider_changes_the_picture(notebook: str, run_timeout_s: float, find_explor
         step = "checking the run"
         _check_run(page)
 
-        step = f"finding the explorer with the {label!r} slider"
+        step = f"finding the explorer ({what})"
         explorer = find_explorer(page)
         explorer.scroll_into_view_if_needed(timeout=SHOWN_TIMEOUT_S * 1000)
         expect(explorer).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
-        slider = explorer.locator(".widget-slider").filter(has=_widget_label(page, label)).first
-        readout, handle = slider.locator(".widget-readout"), slider.locator(".noUi-handle")
         image = explorer.locator("img").first
-        expect(handle).to_be_visible(timeout=SHOWN_TIMEOUT_S * 1000)
         expect(image).to_have_attribute("src", re.compile(r"\S"), timeout=SHOWN_TIMEOUT_S * 1000)
         before_image = _settled_image_state(page, image)
-        before_readout = (readout.text_content() or "").strip()
 
-        step = f"moving the {label} slider (readout {before_readout!r}) with the keyboard"
-        handle.click()  # focuses the handle, as a person's click would, without moving it
-        page.keyboard.press("End")  # to the slider's largest value
-        expect(readout).not_to_have_text(re.compile(rf"^\s*{re.escape(before_readout)}\s*$"),
-                                         timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
-        after_readout = (readout.text_content() or "").strip()
+        step = f"operating the explorer ({what})"
+        done = act(page, explorer)
 
-        step = f"waiting for the new picture after the {label} slider moved ({before_readout!r} -> {after_readout!r})"
+        step = f"waiting for the new picture after {done}"
         explorer.scroll_into_view_if_needed()
         _wait_for_new_image(page, image, before_image, WIDGET_UPDATE_TIMEOUT_S)
     except (AssertionError, PlaywrightError) as error:
@@ -492,8 +517,8 @@ def _slider_changes_the_picture(notebook: str, run_timeout_s: float, find_explor
 
 
 def test_temperature_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
-    _slider_changes_the_picture(KD_NOTEBOOK, KD_RUN_ALL_TIMEOUT_S, _temperature_explorer, "T", lab_server, page,
-                                tmp_path)
+    _control_changes_the_picture(KD_NOTEBOOK, KD_RUN_ALL_TIMEOUT_S, _temperature_explorer, _move_slider("T"),
+                                 "the T slider", lab_server, page, tmp_path)
 
 
 # --- the sparsity explorer of notebook 02 ---------------------------------------------------------------------------
@@ -507,5 +532,21 @@ def _sparsity_explorer(page: Page):
 
 
 def test_sparsity_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
-    _slider_changes_the_picture(PRUNING_NOTEBOOK, PRUNING_RUN_ALL_TIMEOUT_S, _sparsity_explorer, "sparsity",
-                                lab_server, page, tmp_path)
+    _control_changes_the_picture(PRUNING_NOTEBOOK, PRUNING_RUN_ALL_TIMEOUT_S, _sparsity_explorer,
+                                 _move_slider("sparsity"), "the sparsity slider", lab_server, page, tmp_path)
+
+
+# --- the Pareto explorer of notebook 05 -----------------------------------------------------------------------------
+
+def _pareto_explorer(page: Page):
+    """The first widget box of an output with the cost toggle buttons and a picture."""
+    return (page.locator(f"{OUTPUT} .widget-vbox")
+            .filter(has=page.locator(".widget-toggle-button", has_text=PARETO_BUTTON))
+            .filter(has=page.locator("img"))
+            .first)
+
+
+def test_pareto_cost_button_changes_the_chart(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+    _control_changes_the_picture(PARETO_NOTEBOOK, PARETO_RUN_ALL_TIMEOUT_S, _pareto_explorer,
+                                 _press_toggle(PARETO_BUTTON), f"the {PARETO_BUTTON!r} button", lab_server, page,
+                                 tmp_path)

@@ -164,3 +164,31 @@ def test_scale_check():
     assert "steps between" in repr(checks.check_scale(lambda x, b: (right(x, b)[0] * (2 ** b - 1) / 2 ** b, right(x, b)[1])))
     assert "zero point is the code of 0" in repr(checks.check_scale(lambda x, b: (right(x, b)[0], right(x, b)[1] + 1)))
     assert "Return a pair" in repr(checks.check_scale(lambda x, b: 0.5))
+
+
+def test_check_pareto_front_accepts_the_front_and_explains_mistakes():
+    def right(points):
+        order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+        front, best = [], float("-inf")
+        for i in order:
+            if points[i][1] > best:
+                front.append(i)
+                best = points[i][1]
+        return front
+
+    assert checks.check_pareto_front(right)
+    everything = checks.check_pareto_front(lambda points: list(range(len(points))))
+    assert not everything and "is beaten by another point" in everything.message
+    reversed_ = checks.check_pareto_front(lambda points: right(points)[::-1])
+    assert not reversed_ and "wrong order" in reversed_.message
+    missing = checks.check_pareto_front(lambda points: right(points)[1:])
+    assert not missing and "is missing" in missing.message
+
+
+def test_check_fgsm_step_names_each_mistake():
+    assert checks.check_fgsm_step(lambda x, g, e: (x + e * g.sign()).clamp(0, 1))
+    for wrong, words in ((lambda x, g, e: x + e * g.sign(), "clamp"),
+                         (lambda x, g, e: (x + e * g).clamp(0, 1), "sign of the gradient"),
+                         (lambda x, g, e: (x - e * g.sign()).clamp(0, 1), "step *up*")):
+        result = checks.check_fgsm_step(wrong)
+        assert not result and words in result.message

@@ -173,3 +173,13 @@ def test_quantization_figures_draw_their_data():
     assert any(t.get_text().startswith("ReLU6: [0, 6]") for t in fig.axes[0].get_legend().get_texts())
     fig = plots.plot_activation_ranges({"2": torch.rand(1000), "5": torch.rand(1000) * 3})
     assert len(fig.axes) == 2 and fig.axes[1].get_title().startswith("5: max")
+
+
+def test_plot_attack_curves_draws_one_line_per_curve():
+    curves = {"a": {"epsilon": [0.0, 0.1], "accuracy": [0.9, 0.2], "zero_gradient": 0.0},
+              "b": {"epsilon": [0.0, 0.1], "accuracy": [0.9, 0.8], "zero_gradient": 0.75}}
+    ax = plots.plot_attack_curves(curves).axes[0]
+    assert [list(line.get_ydata()) for line in ax.get_lines()] == [[90.0, 20.0], [90.0, 80.0]]
+    assert "75 %" in ax.get_legend().get_texts()[1].get_text()
+    with pytest.raises(ValueError, match="curves must hold"):
+        plots.plot_attack_curves({})
