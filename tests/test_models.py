@@ -19,7 +19,7 @@ def test_teacher_size_follows_its_width():
 
 
 def test_bad_names_and_arguments():
-    with pytest.raises(ValueError, match=r"name must be one of \['fire_cnn', 'mlp', 'separable_cnn', 'student_cnn', 'teacher', 'tiny_mlp'\]"):
+    with pytest.raises(ValueError, match=r"name must be one of \['compact_cnn', 'fire_cnn', 'mlp', 'separable_cnn', 'student_cnn', 'teacher', 'tiny_mlp'\]"):
         models.build("resnet")
     with pytest.raises(ValueError, match="width"):
         models.build("teacher", width=0)
@@ -27,6 +27,12 @@ def test_bad_names_and_arguments():
         models.build("teacher", dropout=1.0)
     with pytest.raises(ValueError, match="hidden"):
         models.build("mlp", hidden=-1)
+
+
+def test_compact_student_is_the_teacher_at_half_width():
+    compact, teacher = models.build("compact_cnn"), models.build("teacher")
+    assert [type(m) for m in compact] == [type(m) for m in teacher]
+    assert compact[0].out_channels * 2 == teacher[0].out_channels and 110_000 < measure.count_parameters(compact) < 125_000
 
 
 def test_student_sizes():
