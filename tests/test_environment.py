@@ -43,3 +43,14 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/test.sh" in readme and "bash scripts/lab.sh" in readme
     assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_binder_start_script_picks_the_quick_profile_unless_told_otherwise():
+    import os
+    import subprocess
+
+    environment = {k: v for k, v in os.environ.items() if k != "KDVIZ_PROFILE"}
+    run = lambda env: subprocess.run([str(ROOT / "start"), "printenv", "KDVIZ_PROFILE"], env=env,  # noqa: E731
+                                     capture_output=True, text=True, check=True).stdout.strip()
+    assert run(environment) == "quick"
+    assert run({**environment, "KDVIZ_PROFILE": "full"}) == "full"
