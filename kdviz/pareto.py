@@ -167,6 +167,8 @@ def readme_section(results: dict) -> str:
         "",
         markdown(results["rows"]),
         "",
+        *(f"* {row['name']}: {row['note']}." for row in results["rows"] if row.get("note")),
+        "",
         f"![Accuracy against size; bubble area is MACs]({results['chart']})",
         README_END,
     ])

@@ -35,13 +35,18 @@ def _plain_log_ticks(ax, which: str = "xy") -> None:
     """Label log axes 1, 2, 5, 10, 20, 50... in plain numbers instead of 2 x 10^0 (readable when projected)."""
     from matplotlib.ticker import FuncFormatter
 
-    def minor(value: float, _) -> str:
-        mantissa = value / 10 ** np.floor(np.log10(value))
-        return f"{value:g}" if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+    def minor_for(axis):
+        def minor(value: float, _) -> str:
+            low, high = sorted(abs(v) for v in axis.get_view_interval())
+            if low > 0 and high / low > 300:  # over two and a half decades, 2 and 5 labels would collide
+                return ""
+            mantissa = value / 10 ** np.floor(np.log10(value))
+            return f"{value:g}" if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+        return minor
 
     for axis in ([ax.xaxis] if "x" in which else []) + ([ax.yaxis] if "y" in which else []):
         axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        axis.set_minor_formatter(FuncFormatter(minor))
+        axis.set_minor_formatter(FuncFormatter(minor_for(axis)))
 
 
 def _figure(width: float, height: float, **kwargs) -> Figure:
@@ -702,9 +707,36 @@ def plot_activation_ranges(samples: dict, title: str = "The teacher's activation
     return fig
 
 
+def _label_without_overlap(ax, points: Sequence[tuple[float, float]], labels: Sequence[str],
+                           bold: Sequence[bool]) -> None:
+    """Annotate each point, trying offsets around it in turn until the label overlaps no earlier label."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = ax.figure.canvas if hasattr(ax.figure.canvas, "get_renderer") else FigureCanvasAgg(ax.figure)
+    ax.figure.draw_without_rendering()  # settle the layout, so the data-to-pixel transform is final
+    renderer = canvas.get_renderer()
+    offsets = ((8, 6, "left"), (8, -16, "left"), (-8, 6, "right"), (-8, -16, "right"), (8, 18, "left"),
+               (-8, 18, "right"), (8, -28, "left"), (-8, -28, "right"))
+    placed = []
+    for (x, y), label, strong in sorted(zip(points, labels, bold), key=lambda item: -item[2]):  # front first
+        for dx, dy, align in offsets:
+            text = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=align,
+                               fontsize=11 if strong else 9, fontweight="bold" if strong else "normal")
+            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            text.remove()
+        else:  # no free place: keep the first offset
+            text = ax.annotate(label, (x, y), xytext=offsets[0][:2], textcoords="offset points",
+                               fontsize=11 if strong else 9, fontweight="bold" if strong else "normal")
+            box = text.get_window_extent(renderer)
+        placed.append(box)
+
+
 def plot_pareto(rows: Sequence[dict], cost: str = "bytes", title: str | None = None) -> Figure:
-    """Canziani-style bubble chart of measured models: accuracy against ``cost`` (log scale), bubble area by MACs,
-    colour by family, and the Pareto front drawn as a staircase through its named members."""
+    """Canziani-style bubble chart of measured models: accuracy against ``cost`` (log scale; bytes shown in kB),
+    bubble area by MACs, colour and marker by family, and the Pareto front drawn as a staircase through its members
+    (labelled in bold)."""
     from kdviz.pareto import COSTS, FAMILIES, pareto_front
 
     if cost not in COSTS:
@@ -712,6 +744,8 @@ def plot_pareto(rows: Sequence[dict], cost: str = "bytes", title: str | None = N
     if not rows:
         raise ValueError("rows must hold at least one measured model (pareto.collect)")
     front = pareto_front(rows, cost)
+    scale, axis_label = (1e-3, "size (kB)") if cost == "bytes" else (1.0, COSTS[cost])
+    x = lambda r: r[cost] * scale  # noqa: E731
     fig = _figure(12, 7)
     ax = fig.subplots()
     largest = max(r["MACs"] for r in rows)
@@ -721,23 +755,23 @@ def plot_pareto(rows: Sequence[dict], cost: str = "bytes", title: str | None = N
     markers = "osD^vP*X"
     for i, family in enumerate(families):
         members = [r for r in rows if r["family"] == family]
-        ax.scatter([r[cost] for r in members], [100 * r["accuracy"] for r in members], s=[area(r) for r in members],
+        ax.scatter([x(r) for r in members], [100 * r["accuracy"] for r in members], s=[area(r) for r in members],
                    color=OKABE_ITO[i % len(OKABE_ITO)], marker=markers[i % len(markers)], alpha=0.7,
                    edgecolors="black", linewidths=0.6, label=family, zorder=3)
     on_front = sorted((r for r in rows if r["name"] in front), key=lambda r: r[cost])
-    ax.step([r[cost] for r in on_front], [100 * r["accuracy"] for r in on_front], where="post", color="black",
+    ax.step([x(r) for r in on_front], [100 * r["accuracy"] for r in on_front], where="post", color="black",
             linestyle="--", linewidth=1.5, zorder=2, label="Pareto front")
-    for r in rows:
-        ax.annotate(r["name"], (r[cost], 100 * r["accuracy"]), xytext=(6, 6), textcoords="offset points",
-                    fontsize=11 if r["name"] in front else 9, fontweight="bold" if r["name"] in front else "normal")
     ax.set_xscale("log")
     _plain_log_ticks(ax, "x")
-    ax.set(xlabel=f"{COSTS[cost]} (log scale)", ylabel="test accuracy (%)",
-           title=title or f"Accuracy against {COSTS[cost]}; bubble area = MACs; bold = on the Pareto front")
+    ax.margins(x=0.12, y=0.08)
+    ax.set(xlabel=f"{axis_label} (log scale)", ylabel="test accuracy (%)",
+           title=title or f"Accuracy against {axis_label}; bubble area = MACs; bold = on the Pareto front")
     legend = ax.legend(loc="lower right", title="family")
     for handle in legend.legend_handles:
         if hasattr(handle, "set_sizes"):
             handle.set_sizes([80])
+    _label_without_overlap(ax, [(x(r), 100 * r["accuracy"]) for r in rows], [r["name"] for r in rows],
+                           [r["name"] in front for r in rows])
     return fig
 
 

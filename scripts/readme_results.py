@@ -2,6 +2,7 @@
 Pareto chart docs/pareto.png, and the table between the README's results markers.
 
     .venv/bin/python scripts/readme_results.py [--profile full]
+    .venv/bin/python scripts/readme_results.py --render-only   # README.md again from docs/results.json
 
 Every model must already be cached (run the notebooks or `python -m kdviz prepare` first): nothing is trained.
 """
@@ -35,7 +36,15 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="full", choices=["quick", "full"])
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: rewrite README.md's results from docs/results.json")
     arguments = parser.parse_args(argv)
+    readme, saved = ROOT / "README.md", ROOT / "docs" / "results.json"
+    if arguments.render_only:
+        results = json.loads(saved.read_text())
+        readme.write_text(pareto.replace_readme_section(readme.read_text(), pareto.readme_section(results)))
+        print(f"rewrote README.md's results from {saved.relative_to(ROOT)} ({results['machine']})")
+        return 0
     plots.use_style()
     rows, missing = pareto.collect(arguments.profile)
     if missing:
@@ -47,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     plots.plot_pareto(rows, "bytes").savefig(docs / "pareto.png", dpi=100)
     results = {"profile": arguments.profile, "machine": machine(), "torch": torch.__version__,
                "chart": "docs/pareto.png", "rows": rows}
-    (docs / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    readme = ROOT / "README.md"
+    saved.write_text(json.dumps(results, indent=1) + "\n")
     readme.write_text(pareto.replace_readme_section(readme.read_text(), pareto.readme_section(results)))
     print(pareto.markdown(rows))
     print(f"wrote docs/results.json, docs/pareto.png and README.md's results ({results['machine']})")
