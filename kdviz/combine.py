@@ -5,7 +5,6 @@ import statistics
 from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple, Sequence
 
-import torch
 from torch import nn
 
 from kdviz import cache, config, data, distill, experiments, int8, measure, models, prune, quantization_runs, shrink, train

@@ -1,12 +1,12 @@
 """Every model of the workbook on one chart: accuracy against bytes or latency, and the Pareto front (05)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from torch import nn
 from tqdm.auto import tqdm
 
-from kdviz import cache, combine, config, data, experiments, int8, measure, models, pruning_runs, quantization_runs, shrink, train
+from kdviz import cache, combine, config, experiments, measure, models, pruning_runs, shrink, train
 
 COSTS = {"bytes": "size (bytes)", "ms @ batch 1": "ms per image at batch 1", "ms @ batch 256": "ms per batch of 256"}
 FAMILIES = ("teacher", "architecture", "pruned", "quantized", "distilled", "combined", "baseline")
@@ -29,11 +29,15 @@ def pareto_front(rows: Sequence[dict], cost: str = "bytes", value: str = "accura
     return front
 
 
+@dataclass(frozen=True)
 class _Entry:
-    """A model the chart may show: how to get it (from the cache only), its family, and what it is."""
+    """A model the chart may show: its name and family, how to get it (model, accuracy, MACs, stored bytes or
+    None) from the cache, and what a reader should know about its figures."""
 
-    def __init__(self, name: str, family: str, get: Callable[[config.Profile], tuple], note: str = "") -> None:
-        self.name, self.family, self.get, self.note = name, family, get, note
+    name: str
+    family: str
+    get: Callable[[config.Profile], tuple]
+    note: str = ""
 
 
 def _zoo_model(name: str) -> Callable[[config.Profile], tuple]:
@@ -55,9 +59,8 @@ def _channel_pruned_teacher(profile: config.Profile) -> tuple:
 
 def _int8_teacher(profile: config.Profile) -> tuple:
     teacher = train.cached_teacher(profile, "cpu")
-    converted = int8.static_int8(teacher, quantization_runs.calibration_images(profile))
-    test = data.load_profile_split("fashion-mnist", "test", profile)
-    return converted, train.evaluate(converted, *test, device="cpu").accuracy, measure.macs(teacher), None
+    converted, accuracy = combine.quantized(teacher, profile)
+    return converted, accuracy, measure.macs(teacher), None
 
 
 def _student(width: int) -> Callable[[config.Profile], tuple]:
