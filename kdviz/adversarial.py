@@ -92,6 +92,13 @@ class Defence:
     lr: float = 0.05
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        distill.check_temperature(self.T)
+        for name in ("width", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
 
 def _soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, T: float) -> torch.Tensor:
     return -(targets * F.log_softmax(logits / T, dim=1)).sum(1).mean()
@@ -105,7 +112,7 @@ def trained(kind: str, defence: Defence = Defence(), profile: config.Profile | s
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
     profile = config.get_profile(profile)
-    T = distill.check_temperature(defence.T)
+    T = float(defence.T)
     split = data.load_profile_split("fashion-mnist", "train", profile)
     test = data.load_profile_split("fashion-mnist", "test", profile)
 

@@ -61,3 +61,11 @@ def test_on_pixels_standardises_like_the_data_pipeline():
     from kdviz import data
     assert torch.allclose(adversarial.on_pixels(model)(adversarial.pixels(images)), model(data.normalize(images)),
                           atol=1e-5)
+
+
+@pytest.mark.parametrize("settings, message", [(dict(T=0), r"T \(the temperature\) must be a finite number > 0"),
+                                               (dict(width=0), "width must be a positive integer"),
+                                               (dict(epochs=1.5), "epochs must be a positive integer")])
+def test_bad_defence_settings_are_named(settings, message):
+    with pytest.raises(ValueError, match=message):
+        adversarial.Defence(**settings)
