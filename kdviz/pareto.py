@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from torch import nn
 from tqdm.auto import tqdm
 
 from kdviz import cache, combine, config, experiments, measure, models, pruning_runs, shrink, train
@@ -57,10 +58,14 @@ def _channel_pruned_teacher(profile: config.Profile) -> tuple:
     return model, result["accuracy"], measure.macs(model), None
 
 
+def _int8(model: nn.Module, profile: config.Profile) -> tuple:
+    """A float model's static int8 version, its accuracy, and the float model's MACs (an int8 model has no count)."""
+    converted, accuracy = combine.quantized(model, profile)
+    return converted, accuracy, measure.macs(model), None
+
+
 def _int8_teacher(profile: config.Profile) -> tuple:
-    teacher = train.cached_teacher(profile, "cpu")
-    converted, accuracy = combine.quantized(teacher, profile)
-    return converted, accuracy, measure.macs(teacher), None
+    return _int8(train.cached_teacher(profile, "cpu"), profile)
 
 
 def _student(width: int) -> Callable[[config.Profile], tuple]:
@@ -71,11 +76,18 @@ def _student(width: int) -> Callable[[config.Profile], tuple]:
     return get
 
 
-def _combined(position: int) -> Callable[[config.Profile], tuple]:
-    def get(profile: config.Profile) -> tuple:
-        step = combine.steps(combine.Pipeline(), profile, device="cpu", progress=False)[position]
-        return step.model, step.accuracy, step.macs, None
-    return get
+def _compact_student(profile: config.Profile) -> tuple:
+    model, result = combine.student(combine.Pipeline(), profile, device="cpu", progress=False)
+    return model, result["accuracy"], measure.macs(model), None
+
+
+def _compact_pruned(profile: config.Profile) -> tuple:
+    model, result = combine.pruned(combine.Pipeline(), profile, device="cpu", progress=False)
+    return model, result["accuracy"], measure.macs(model), None
+
+
+def _compact_int8(profile: config.Profile) -> tuple:
+    return _int8(combine.pruned(combine.Pipeline(), profile, device="cpu", progress=False)[0], profile)
 
 
 ENTRIES = (
@@ -89,9 +101,9 @@ ENTRIES = (
     _Entry("student w8 (distilled)", "distilled", _student(8), "notebook 04 keeps accuracies, not weights: the costs "
            "are those of the architecture"),
     _Entry("student w16 (distilled)", "distilled", _student(16), "as above"),
-    _Entry("compact student (distilled)", "combined", _combined(1)),
-    _Entry("+ 50 % channels pruned", "combined", _combined(2)),
-    _Entry("+ int8", "combined", _combined(3)),
+    _Entry("compact student (distilled)", "combined", _compact_student),
+    _Entry("+ 50 % channels pruned", "combined", _compact_pruned),
+    _Entry("+ int8", "combined", _compact_int8),
     _Entry("MLP 784-100-10", "baseline", _zoo_model("mlp")),
 )
 
