@@ -134,7 +134,7 @@ def trained(kind: str, defence: Defence = Defence(), profile: config.Profile | s
 
     config.seed_everything(defence.seed)
     fresh = models.build("student_cnn", width=defence.width)
-    model, result = cache.cached_model("defence", {"profile": profile.name, "kind": kind, **asdict(defence)},
+    model, result = cache.cached_model("defence", train.profile_key(profile, kind=kind, **asdict(defence)),
                                        fresh, compute)
     return model.eval(), result
 

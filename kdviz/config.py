@@ -1,6 +1,9 @@
 """Profile, seed, device and folders: the one set-up call every notebook starts with (introduced in 00)."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import random
 from dataclasses import dataclass
@@ -17,23 +20,77 @@ DEVICE_VARIABLE = "KDVIZ_DEVICE"
 
 @dataclass(frozen=True)
 class Profile:
-    """How much work a notebook does: ``quick`` for CI and slow laptops, ``full`` for the real results."""
+    """Every knob of how much work the workbook does, in one object: ``quick`` for CI, Binder and slow laptops,
+    ``full`` for the real results. A run's cache key holds :meth:`fingerprint` of the fields it depends on."""
 
     name: str
+    # data and training (every trained model depends on these: TRAINING_FIELDS)
     train_size: int | None  # images used for training (None: all 60,000)
     test_size: int | None  # images used for evaluation (None: all 10,000)
     max_epochs: int | None  # cap on every recipe's epochs (None: the recipe's own)
+    # measurement
     latency_min_run_time: float  # seconds torch.utils.benchmark spends per latency figure
-    seeds: tuple[int, ...] = (0, 1, 2)  # seeds of experiments that report a mean and a spread
+    # seeds
+    seeds: tuple[int, ...]  # seeds of experiments that report a mean and a spread (04, 05)
+    twin_seeds: tuple[int, ...]  # seeds of each of notebook 01's architecture twins (9 to 12 CPU minutes each)
+    # 02 pruning
+    saliency_images: int  # training images the Hessian diagonal is estimated on
+    hutchinson_probes: tuple[int, ...]  # probe counts of the Hutchinson convergence plot
+    loss_fractions: tuple[float, ...]  # shares of weights deleted when predicted and measured loss are compared
+    sparsities: tuple[float, ...]  # one-shot pruning curves
+    sensitivity_sparsities: tuple[float, ...]  # one layer at a time
+    pruning_schedule: tuple[float, ...]  # iterative pruning's steps
+    # 03 quantization
+    calibration_images: int  # training images the activation ranges are observed on
+    weight_bits: tuple[int, ...]
+    activation_bits: tuple[int, ...]
+    qat_bits: tuple[int, ...]  # depths at which quantization-aware training is compared with post-training
+    # 04 knowledge distillation
+    sweep_temperatures: tuple[float, ...]  # the T x alpha sweep's cells
+    sweep_alphas: tuple[float, ...]
+    label_counts: tuple[int | None, ...]  # labelled images kept (None: all) in the few-labels curve
+    # 05 better together
+    attack_images: int  # test images the adversarial attacks are measured on
+    attack_epsilons: tuple[float, ...]
 
     def epochs(self, recipe_epochs: int) -> int:
         """The epochs a recipe gets in this profile."""
         return recipe_epochs if self.max_epochs is None else min(recipe_epochs, self.max_epochs)
 
+    def fingerprint(self, *fields: str) -> str:
+        """A short hash of the named fields' values, so that a run cached under one setting of them is never read
+        back under another."""
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"fields must be fields of Profile, got unknown {unknown}")
+        values = {name: getattr(self, name) for name in sorted(set(fields))}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+
+
+TRAINING_FIELDS = ("train_size", "test_size", "max_epochs")  # what every trained model and its results depend on
 
 PROFILES = {
-    "quick": Profile("quick", train_size=4000, test_size=2000, max_epochs=2, latency_min_run_time=0.05, seeds=(0, 1)),
-    "full": Profile("full", train_size=None, test_size=None, max_epochs=None, latency_min_run_time=0.5),
+    "quick": Profile(
+        "quick", train_size=4000, test_size=2000, max_epochs=2, latency_min_run_time=0.05,
+        seeds=(0, 1), twin_seeds=(0, 1),
+        saliency_images=500, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
+        loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
+        sparsities=(0.0, 0.5, 0.8, 0.9, 0.95), sensitivity_sparsities=(0.0, 0.5, 0.9, 0.98),
+        pruning_schedule=(0.5, 0.9),
+        calibration_images=200, weight_bits=(8, 4, 3, 2), activation_bits=(8, 4, 2), qat_bits=(4, 2),
+        sweep_temperatures=(2.0, 4.0, 8.0), sweep_alphas=(0.5, 0.9), label_counts=(500, 1000, 5000, None),
+        attack_images=1000, attack_epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2)),
+    "full": Profile(
+        "full", train_size=None, test_size=None, max_epochs=None, latency_min_run_time=0.5,
+        seeds=(0, 1, 2), twin_seeds=(0, 1),
+        saliency_images=2000, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
+        loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
+        sparsities=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98), sensitivity_sparsities=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98),
+        pruning_schedule=(0.5, 0.75, 0.9, 0.95),
+        calibration_images=1000, weight_bits=(8, 7, 6, 5, 4, 3, 2, 1), activation_bits=(8, 6, 4, 3, 2),
+        qat_bits=(4, 2),
+        sweep_temperatures=(2.0, 4.0, 8.0), sweep_alphas=(0.5, 0.9), label_counts=(500, 1000, 5000, None),
+        attack_images=1000, attack_epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2)),
 }
 
 

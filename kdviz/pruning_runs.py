@@ -8,17 +8,14 @@ from torch import nn
 
 from kdviz import cache, config, data, models, obd, prune, shrink, train
 
-SPARSITIES = {"full": (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98), "quick": (0.0, 0.5, 0.8, 0.9, 0.95)}
-SENSITIVITY_SPARSITIES = {"full": (0.0, 0.5, 0.8, 0.9, 0.95, 0.98), "quick": (0.0, 0.5, 0.9, 0.98)}
-SCHEDULE = {"full": (0.5, 0.75, 0.9, 0.95), "quick": (0.5, 0.9)}  # the quick profile measures fewer points
 METHODS = ("magnitude", "obd")
 
 
 def saliency_images(profile: config.Profile | str | None = None) -> train.Split:
-    """The training images the Hessian diagonal is estimated on: 2,000 (quick: 500), balanced, fixed."""
+    """The training images the Hessian diagonal is estimated on (``profile.saliency_images``), balanced, fixed."""
     profile = config.get_profile(profile)
     images, labels = data.load_profile_split("fashion-mnist", "train", profile)
-    return data.subset(images, labels, 2000 if profile.name == "full" else 500, seed=0)
+    return data.subset(images, labels, profile.saliency_images, seed=0)
 
 
 def teacher_saliency(profile: config.Profile | str | None = None, method: str = "fisher") -> prune.Scores:
@@ -26,7 +23,7 @@ def teacher_saliency(profile: config.Profile | str | None = None, method: str = 
     profile = config.get_profile(profile)
     teacher = train.cached_teacher(profile)
     images, labels = saliency_images(profile)
-    settings = train.teacher_key(profile, method=method, images=len(labels))
+    settings = train.teacher_key(profile, ("saliency_images",), method=method, images=len(labels))
     return cache.cached_tensors("teacher-saliency", settings,
                                 lambda: obd.obd_saliency(teacher, images, labels, method))
 
@@ -40,7 +37,7 @@ def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[f
     """Test accuracy after one-shot pruning of the teacher: by magnitude (global and per layer) and by OBD saliency
     (global), cached."""
     profile = config.get_profile(profile)
-    sparsities = sparsities or SPARSITIES[profile.name]
+    sparsities = sparsities or profile.sparsities
 
     def compute() -> dict:
         teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
@@ -51,14 +48,14 @@ def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[f
                                                      description="OBD")}
 
     curves = ["magnitude (global)", "magnitude (per layer)", "OBD (global)"]
-    return cache.cached_result("one-shot", train.teacher_key(profile, sparsities=list(sparsities), curves=curves), compute)
+    return cache.cached_result("one-shot", train.teacher_key(profile, ("saliency_images",), sparsities=list(sparsities), curves=curves), compute)
 
 
-def loss_prediction(profile: config.Profile | str | None = None,
-                    fractions: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)) -> dict:
+def loss_prediction(profile: config.Profile | str | None = None, fractions: Sequence[float] | None = None) -> dict:
     """OBD's Fig. 1b on the teacher: predicted against measured training-loss increase, deleting in OBD's order
     and in magnitude's (cached)."""
     profile = config.get_profile(profile)
+    fractions = fractions or profile.loss_fractions
 
     def compute() -> dict:
         teacher, scores = train.cached_teacher(profile), teacher_saliency(profile)
@@ -67,14 +64,14 @@ def loss_prediction(profile: config.Profile | str | None = None,
                 "magnitude": obd.predicted_against_actual(teacher, scores, fractions, images, labels,
                                                           order_by=magnitudes(teacher))}
 
-    return cache.cached_result("loss-prediction", train.teacher_key(profile, fractions=list(fractions)), compute)
+    return cache.cached_result("loss-prediction", train.teacher_key(profile, ("saliency_images",), fractions=list(fractions)), compute)
 
 
 def sensitivity(profile: config.Profile | str | None = None,
                 sparsities: Sequence[float] | None = None) -> dict:
     """Accuracy when only one of the teacher's layers is pruned (cached): {"sparsities": [...], layer: [...]}."""
     profile = config.get_profile(profile)
-    sparsities = sparsities or SENSITIVITY_SPARSITIES[profile.name]
+    sparsities = sparsities or profile.sensitivity_sparsities
 
     def compute() -> dict:
         teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
@@ -89,7 +86,7 @@ def iterative(profile: config.Profile | str | None = None, method: str = "magnit
     """The teacher pruned step by step to each sparsity of ``schedule`` with fine-tuning after each step, ranking
     by magnitude or by OBD saliency recomputed at every step (OBD's own procedure). Cached weights and records."""
     profile = config.get_profile(profile)
-    schedule = schedule or SCHEDULE[profile.name]
+    schedule = schedule or profile.pruning_schedule
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     images, labels = saliency_images(profile)
@@ -105,7 +102,8 @@ def iterative(profile: config.Profile | str | None = None, method: str = "magnit
         model.load_state_dict(pruned.state_dict())
         return {"steps": records}
 
-    settings = train.teacher_key(profile, method=method, schedule=list(schedule), epochs_per_step=epochs_per_step, lr=lr)
+    depends_on = ("saliency_images",) if method == "obd" else ()
+    settings = train.teacher_key(profile, depends_on, method=method, schedule=list(schedule), epochs_per_step=epochs_per_step, lr=lr)
     fresh = models.build("teacher", **train.RECIPES["teacher"].model_kwargs)
     model, result = cache.cached_model("iterative-pruning", settings, fresh, compute)
     return model.eval(), result

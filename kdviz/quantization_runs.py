@@ -8,23 +8,21 @@ from torch import nn
 
 from kdviz import activations, cache, config, data, models, quantize, train
 
-WEIGHT_BITS = {"full": (8, 7, 6, 5, 4, 3, 2, 1), "quick": (8, 4, 3, 2)}  # the quick profile measures fewer points
-ACTIVATION_BITS = {"full": (8, 6, 4, 3, 2), "quick": (8, 4, 2)}
 SCHEMES = {"per tensor": False, "per channel": True}
 
 
 def calibration_images(profile: config.Profile | str | None = None):
-    """Training images the activation ranges are observed on: 1,000 (quick: 200), balanced, fixed."""
+    """Training images the activation ranges are observed on (``profile.calibration_images``), balanced, fixed."""
     profile = config.get_profile(profile)
     images, labels = data.load_profile_split("fashion-mnist", "train", profile)
-    return data.subset(images, labels, 1000 if profile.name == "full" else 200, seed=0)[0]
+    return data.subset(images, labels, profile.calibration_images, seed=0)[0]
 
 
 def weight_bits(profile: config.Profile | str | None = None, bits: Sequence[int] | None = None) -> dict:
     """Test accuracy of the teacher with all Conv2d and Linear weights fake-quantized (symmetric) to each depth,
     per tensor and per channel (cached)."""
     profile = config.get_profile(profile)
-    bits = bits or WEIGHT_BITS[profile.name]
+    bits = bits or profile.weight_bits
 
     def compute() -> dict:
         teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
@@ -39,7 +37,7 @@ def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[
     """Test accuracy of the teacher with every ReLU output fake-quantized to each depth (weights float), for each
     calibration method (cached)."""
     profile = config.get_profile(profile)
-    bits = bits or ACTIVATION_BITS[profile.name]
+    bits = bits or profile.activation_bits
 
     def compute() -> dict:
         teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
@@ -48,7 +46,7 @@ def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[
             activations.quantize_activations(teacher, images, b, method), *test).accuracy} for b in bits]
             for method in activations.CALIBRATIONS}
 
-    settings = train.teacher_key(profile, bits=list(bits), methods=list(activations.CALIBRATIONS))
+    settings = train.teacher_key(profile, ("calibration_images",), bits=list(bits), methods=list(activations.CALIBRATIONS))
     return cache.cached_result("activation-bits", settings, compute)
 
 

@@ -150,7 +150,10 @@ RECIPES: dict[str, Recipe] = {
 
 
 def checkpoint_name(name: str, profile: config.Profile, seed: int) -> str:
-    return f"{name}-{profile.name}-seed{seed}-{RECIPES[name].fingerprint()}.pt"
+    """The file a zoo model is cached in: model, profile (its name and the fingerprint of the fields training
+    depends on), seed and recipe, so a changed profile or recipe never loads an old checkpoint."""
+    training = profile.fingerprint(*config.TRAINING_FIELDS)
+    return f"{name}-{profile.name}-{training}-seed{seed}-{RECIPES[name].fingerprint()}.pt"
 
 
 def checkpoint_folders() -> list[Path]:
@@ -198,7 +201,8 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
                   batch_size=recipe.batch_size, weight_decay=recipe.weight_decay,
                   augmentation=recipe.augmentation, seed=seed, device=device, name=recipe.dataset,
                   progress=progress, description=f"{name} ({profile.name}, seed {seed})")
-    meta = {"name": name, "profile": profile.name, "seed": seed, "recipe": json.dumps(asdict(recipe)),
+    meta = {"name": name, "profile": profile.name, "fingerprint": profile.fingerprint(*config.TRAINING_FIELDS),
+            "seed": seed, "recipe": json.dumps(asdict(recipe)),
             "torch": str(torch.__version__)}
     save_checkpoint(config.home_dir() / "checkpoints" / filename, model, history, meta)
     return model, history
@@ -210,7 +214,15 @@ def cached_teacher(profile: config.Profile | str | None = None, device: torch.de
     return teacher
 
 
-def teacher_key(profile: config.Profile | str | None = None, **settings) -> dict:
-    """Cache settings of an experiment on the teacher: the profile, the teacher's checkpoint, and ``settings``."""
+def profile_key(profile: config.Profile | str | None = None, depends_on: tuple[str, ...] = (), **settings) -> dict:
+    """Cache settings of a run: the profile's name, the fingerprint of the profile fields the run depends on (the
+    training fields and ``depends_on``), and ``settings``."""
     profile = config.get_profile(profile)
-    return {"profile": profile.name, "teacher": checkpoint_name("teacher", profile, 0), **settings}
+    return {"profile": profile.name, "fingerprint": profile.fingerprint(*config.TRAINING_FIELDS, *depends_on),
+            **settings}
+
+
+def teacher_key(profile: config.Profile | str | None = None, depends_on: tuple[str, ...] = (), **settings) -> dict:
+    """Cache settings of a run on the teacher: :func:`profile_key` with the teacher's checkpoint."""
+    profile = config.get_profile(profile)
+    return profile_key(profile, depends_on, teacher=checkpoint_name("teacher", profile, 0), **settings)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -76,5 +77,6 @@ def small_world(isolated_home, monkeypatch):
     monkeypatch.setitem(data.DATASETS, "fashion-mnist", data.DatasetInfo(**{**info.__dict__, "sha256": {}}))
     monkeypatch.setitem(train.RECIPES, "teacher", train.Recipe(epochs=3, lr=0.1, batch_size=32, augmentation=False,
                                                                model_kwargs={"width": 4, "hidden": 16}))
-    monkeypatch.setitem(config.PROFILES, "quick", config.Profile("quick", 300, 100, 3, 0.01))
+    monkeypatch.setitem(config.PROFILES, "quick", replace(config.PROFILES["quick"], train_size=300, test_size=100,
+                                                          max_epochs=3, latency_min_run_time=0.01))
     return config.get_profile("quick")

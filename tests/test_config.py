@@ -1,6 +1,9 @@
 """kdviz.config: profiles, seeding, device choice, folders, the set-up call."""
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -24,6 +27,24 @@ def test_quick_caps_epochs_and_sizes():
     quick, full = config.get_profile("quick"), config.get_profile("full")
     assert quick.epochs(15) == 2 and full.epochs(15) == 15 and quick.epochs(1) == 1
     assert quick.train_size < 60_000 and full.train_size is None
+
+
+def test_profiles_list_the_same_knobs_and_differ_in_fingerprint():
+    quick, full = config.get_profile("quick"), config.get_profile("full")
+    assert len(full.sparsities) > len(quick.sparsities) and full.saliency_images > quick.saliency_images
+    assert quick.fingerprint(*config.TRAINING_FIELDS) != full.fingerprint(*config.TRAINING_FIELDS)
+    assert quick.fingerprint("qat_bits") == full.fingerprint("qat_bits")  # the same values in both
+    changed = replace(quick, saliency_images=quick.saliency_images + 1)
+    assert changed.fingerprint("saliency_images") != quick.fingerprint("saliency_images")
+    assert changed.fingerprint(*config.TRAINING_FIELDS) == quick.fingerprint(*config.TRAINING_FIELDS)
+    with pytest.raises(ValueError, match=r"fields must be fields of Profile, got unknown \['saliency'\]"):
+        quick.fingerprint("saliency")
+
+
+def test_no_module_of_kdviz_branches_on_a_profile_name():
+    for path in Path(config.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert '== "full"' not in text and '== "quick"' not in text and "profile.name ==" not in text, path.name
 
 
 def test_seed_everything_repeats_random_draws():

@@ -1,6 +1,8 @@
 """kdviz.train: fit learns, evaluate is right, the checkpoint cache is keyed, atomic and safe to load."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -78,12 +80,13 @@ def tiny_mlp_recipe(monkeypatch, isolated_home):
     monkeypatch.setitem(train.RECIPES, "mlp", train.Recipe(epochs=1, lr=0.05, augmentation=False,
                                                            dataset="mnist", model_kwargs={"hidden": 8}))
     write_fake_dataset(isolated_home / "data" / "mnist")
-    monkeypatch.setitem(config.PROFILES, "quick", config.Profile("quick", 200, 100, 1, 0.01))
+    monkeypatch.setitem(config.PROFILES, "quick", replace(config.PROFILES["quick"], train_size=200, test_size=100, max_epochs=1,
+                                                          latency_min_run_time=0.01))
 
 
 def test_load_or_train_trains_once_then_loads(tiny_mlp_recipe, isolated_home):
     first, history = train.load_or_train("mlp", seed=1, profile="quick", device="cpu", progress=False)
-    files = list((isolated_home / "checkpoints").glob("mlp-quick-seed1-*.pt"))
+    files = list((isolated_home / "checkpoints").glob("mlp-quick-*-seed1-*.pt"))
     assert len(files) == 1 and len(history.records) == 1
     second, again = train.load_or_train("mlp", seed=1, profile="quick", device="cpu", progress=False)
     assert again.records == history.records
@@ -94,7 +97,7 @@ def test_load_or_train_trains_once_then_loads(tiny_mlp_recipe, isolated_home):
 
 def test_damaged_checkpoint_is_retrained_with_a_warning(tiny_mlp_recipe, isolated_home):
     train.load_or_train("mlp", profile="quick", device="cpu", progress=False)
-    path = next((isolated_home / "checkpoints").glob("mlp-quick-seed0-*.pt"))
+    path = next((isolated_home / "checkpoints").glob("mlp-quick-*-seed0-*.pt"))
     path.write_bytes(path.read_bytes()[:100])
     with pytest.warns(UserWarning, match="unreadable"):
         train.load_or_train("mlp", profile="quick", device="cpu", progress=False)
@@ -115,3 +118,15 @@ def test_prepared_checkpoints_are_read_from_kdviz_data(tiny_mlp_recipe, isolated
 
 def test_recipe_change_changes_the_key():
     assert train.Recipe(epochs=1, lr=0.1).fingerprint() != train.Recipe(epochs=2, lr=0.1).fingerprint()
+
+
+def test_a_changed_training_field_never_loads_the_old_checkpoint(tiny_mlp_recipe, isolated_home, monkeypatch):
+    train.load_or_train("mlp", profile="quick", device="cpu", progress=False)
+    bigger = replace(config.get_profile("quick"), train_size=300)
+    fits = []
+    monkeypatch.setattr(train, "fit", lambda *a, **k: fits.append(k["epochs"]) or train.History([{"seconds": 0.0}]))
+    train.load_or_train("mlp", profile=bigger, device="cpu", progress=False)
+    assert fits == [1]  # trained again, not loaded
+    assert len(list((isolated_home / "checkpoints").glob("mlp-quick-*-seed0-*.pt"))) == 2
+    train.load_or_train("mlp", profile="quick", device="cpu", progress=False)
+    assert fits == [1]  # the original is still found under its own key
