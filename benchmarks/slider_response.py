@@ -15,6 +15,7 @@ import time
 import torch
 
 from kdviz import config, data, train, widgets
+from kdviz.session import setup
 
 TARGET_MS = 100.0
 
@@ -24,7 +25,7 @@ def main() -> int:
     parser.add_argument("--moves", type=int, default=60)
     parser.add_argument("--profile", choices=sorted(config.PROFILES), default=None)
     arguments = parser.parse_args()
-    config.setup(seed=0, profile=arguments.profile, device="cpu")
+    setup(seed=0, profile=arguments.profile, device="cpu")
     teacher, _ = train.load_or_train("teacher", profile=arguments.profile, device="cpu", progress=False)
     images, labels = data.load("fashion-mnist", "test")
     images, labels = images[:1000], labels[:1000]

@@ -1,19 +1,34 @@
 """kdviz: a workbook of neural-network compression, one notebook a technique.
 
-Modules: ``config`` (profile, seed, device), ``data`` (Fashion-MNIST, MNIST), ``models`` (the zoo),
-``train`` (fit, evaluate, the checkpoint cache), ``cache`` (atomic writes, cached results), ``measure``
-(parameters, bytes, MACs, latency), ``landscape`` (torchvision's ImageNet classifiers), ``architectures``
-(1x1, depthwise-separable and fire convolutions), ``prune``, ``obd``, ``shrink`` and ``pruning_runs`` (pruning),
-``quantize``, ``activations``, ``int8`` and ``quantization_runs`` (quantization), ``distill`` and ``experiments``
-(knowledge distillation), ``combine`` (the techniques chained), ``pareto`` (every model on one chart),
-``adversarial`` (defensive distillation against FGSM), ``plots``, ``widgets`` and ``checks`` (exercises).
+Layers, bottom to top (nothing imports upward; ``lint-imports`` checks it):
+
+* foundation: ``config`` (every knob of a profile, device, folders), ``cache``, ``data``, ``architectures``,
+  ``models`` (the zoo and its helpers), ``train``, ``measure``;
+* techniques: ``landscape``, ``pareto``, ``prune``, ``quantize``, ``distill``, then ``obd``, ``sparse``,
+  ``channel_pruning``, ``calibration``, ``int8``;
+* cached runs: ``pruning_runs``, ``quantization_runs``, ``distillation_runs``, ``adversarial``, then
+  ``pipeline_runs`` and ``pareto_runs``;
+* presentation: ``plots`` and ``checks``, ``widgets``, ``session`` (``kdviz.setup``);
+* tools: ``runner``, ``prepare``, ``__main__``.
+
+``import kdviz`` is light: each module is imported the first time it is used (``kdviz.models``, ``kdviz.setup``).
 """
-from kdviz import (activations, adversarial, architectures, cache, checks, combine, config, data, distill, experiments,
-                   int8, landscape, measure, models, obd, pareto, plots, prune, pruning_runs, quantization_runs, quantize,
-                   shrink, train, widgets)
-from kdviz.config import setup
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["activations", "adversarial", "architectures", "cache", "checks", "combine", "config", "data", "distill",
-           "experiments", "int8", "landscape", "measure", "models", "obd", "pareto", "plots", "prune", "pruning_runs",
-           "quantization_runs", "quantize", "shrink", "train", "widgets", "setup", "__version__"]
+MODULES = ("config", "cache", "data", "architectures", "models", "train", "measure", "landscape", "pareto", "prune",
+           "quantize", "distill", "obd", "sparse", "channel_pruning", "calibration", "int8", "pruning_runs",
+           "quantization_runs", "distillation_runs", "adversarial", "pipeline_runs", "pareto_runs", "plots", "checks",
+           "widgets", "session", "runner", "prepare")
+__all__ = [*MODULES, "setup", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    """``kdviz.<module>`` imports that module on first use; ``kdviz.setup`` is :func:`kdviz.session.setup`."""
+    if name == "setup":
+        return importlib.import_module("kdviz.session").setup
+    if name in MODULES:
+        return importlib.import_module(f"kdviz.{name}")
+    raise AttributeError(f"module 'kdviz' has no attribute {name!r}")

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kdviz import config, data
+from kdviz import config, data, prepare, runner, train
 
 
 def info() -> int:
@@ -16,9 +16,7 @@ def info() -> int:
         found = [data.find_files(name, split) for split in data.SPLITS]
         where = found[0][0].parent if all(found) else "not found"
         print(f"{name}: {where}")
-    from kdviz.train import checkpoint_folders
-
-    for folder in checkpoint_folders():
+    for folder in train.checkpoint_folders():
         files = sorted(folder.glob("*.pt")) if folder.is_dir() else []
         print(f"checkpoints in {folder}: {len(files)}")
         for path in files:
@@ -41,8 +39,6 @@ def fetch_data(name: str, allow_download: bool) -> int:
 
 def prepare_workshop(profile: str, into: Path | None, selected: list[str], allow_download: bool) -> int:
     """Fetch the data and run the notebooks (all, or those whose names start with ``selected``)."""
-    from kdviz import prepare, runner
-
     paths = [p for p in runner.notebooks() if not selected or any(p.name.startswith(s) for s in selected)]
     if not paths:
         print(f"no notebook starts with {selected}; the notebooks are: "

@@ -2,8 +2,8 @@
 and why the defence is gradient masking rather than robustness (Carlini and Wagner 2016) (introduced in 05)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -14,7 +14,7 @@ from kdviz import cache, config, data, distill, models, train
 KINDS = ("standard", "defensive teacher", "defensively distilled")
 
 
-def check_epsilon(epsilon: float) -> float:
+def validate_epsilon(epsilon: float) -> float:
     """epsilon as a float, or a ValueError naming the argument and its range (pixels are in [0, 1])."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon (the largest change of a pixel, pixels in [0, 1]) must be in [0, 1], got {epsilon!r}")
@@ -45,7 +45,7 @@ def pixels(images: torch.Tensor) -> torch.Tensor:
 
 def fgsm_step(x: torch.Tensor, gradient: torch.Tensor, epsilon: float) -> torch.Tensor:
     """One fast-gradient-sign step: every pixel moved by epsilon in the direction that raises the loss, kept in [0, 1]."""
-    return (x + check_epsilon(epsilon) * gradient.sign()).clamp(0.0, 1.0)
+    return (x + validate_epsilon(epsilon) * gradient.sign()).clamp(0.0, 1.0)
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -53,7 +53,7 @@ def input_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, temp
 
     ``temperature`` > 1 is the attacker's answer to defensive distillation: it undoes the saturated softmax.
     """
-    temperature = distill.check_temperature(temperature)
+    temperature = distill.validate_temperature(temperature)
     x = x.detach().clone().requires_grad_(True)
     loss = F.cross_entropy(model(x) / temperature, labels, reduction="sum")
     (gradient,) = torch.autograd.grad(loss, x)
@@ -70,7 +70,7 @@ def attack_curve(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, e
     """Accuracy under FGSM at each epsilon, and the share of images whose input gradient is exactly zero (where
     the sign has nothing to follow), for a model on standardised inputs and uint8 test images."""
     attacked = on_pixels(model.cpu())
-    epsilons = [check_epsilon(e) for e in epsilons]
+    epsilons = [validate_epsilon(e) for e in epsilons]
     correct, zero = torch.zeros(len(epsilons)), 0
     for start in range(0, len(labels), batch_size):
         x, y = pixels(images[start:start + batch_size]), labels[start:start + batch_size]
@@ -93,7 +93,7 @@ class Defence:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        distill.check_temperature(self.T)
+        distill.validate_temperature(self.T)
         for name in ("width", "epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

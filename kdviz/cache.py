@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import io
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
+
+import torch
 
 from kdviz import config
 
@@ -65,7 +69,7 @@ def only_cached() -> Iterator[None]:
         _ONLY_CACHED.reset(token)
 
 
-def check_may_compute(what: str) -> None:
+def validate_may_compute(what: str) -> None:
     """Raise :class:`NotCached` naming ``what`` inside :func:`only_cached`; do nothing outside it."""
     if _ONLY_CACHED.get():
         raise NotCached(f"{what} is not in the cache yet (run the notebook that makes it, or python -m kdviz prepare)")
@@ -83,7 +87,7 @@ def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dic
                     return stored["result"]
             except (OSError, ValueError, KeyError):
                 pass  # unreadable: computed again below and rewritten whole
-    check_may_compute(kind)
+    validate_may_compute(kind)
     result = compute()
     payload = json.dumps({"settings": settings, "result": result}).encode()
     atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(payload))
@@ -93,10 +97,6 @@ def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dic
 def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]):
     """Tensors (or a dict of them) stored with ``torch.save`` and read back with ``weights_only=True``; computed
     and stored if missing or unreadable."""
-    import io
-
-    import torch
-
     filename = f"{kind}-{key(settings)}.pt"
     for folder in folders("results"):
         path = folder / filename
@@ -105,7 +105,7 @@ def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]):
                 return torch.load(path, map_location="cpu", weights_only=True)
             except Exception:  # damaged: computed again below and rewritten whole
                 pass
-    check_may_compute(kind)
+    validate_may_compute(kind)
     value = compute()
     buffer = io.BytesIO()
     torch.save(value, buffer)

@@ -1,13 +1,16 @@
 """Exercise checkers: run the learner's function on small known cases, say what is wrong, give a hint."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils import prune as torch_prune
 
-from kdviz import measure
+from kdviz import architectures, distill, measure, quantize
+from kdviz.pareto import pareto_front
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,6 @@ SOFT_TARGET_CASES = [(torch.tensor([[2.0, 1.0, 0.1]]), 1.0), (torch.tensor([[5.0
 
 def check_soft_targets(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
     """Notebook 04: ``fn(logits, T)`` returns softmax(logits / T) over the last dimension."""
-    from kdviz import distill
-
     for logits, T in SOFT_TARGET_CASES:
         expected = distill.soft_targets(logits, T)
         got, failure = _tensor_call(fn, logits.clone(), T)
@@ -162,10 +163,6 @@ def _loss_cases() -> list[tuple]:
 
 def check_distillation_loss(fn: Callable[..., torch.Tensor]) -> CheckResult:
     """Notebook 04: ``fn(student_logits, teacher_logits, labels, T, alpha)`` is the alpha/T distillation loss."""
-    from torch.nn import functional as F
-
-    from kdviz import distill
-
     for student, teacher, labels, T, alpha in _loss_cases():
         expected = distill.distillation_loss(student, teacher, labels, T, alpha)
         got, failure = _tensor_call(fn, student.clone(), teacher.clone(), labels.clone(), T, alpha)
@@ -198,8 +195,6 @@ def check_distillation_loss(fn: Callable[..., torch.Tensor]) -> CheckResult:
 
 
 def _separable_macs(in_channels: int, out_channels: int, kernel_size: int, size: int) -> int:
-    from kdviz import architectures
-
     return measure.macs(architectures.separable_conv(in_channels, out_channels, kernel_size),
                         (1, in_channels, size, size))
 
@@ -234,8 +229,6 @@ SEPARABLE_BLOCK_CASES = [dict(in_channels=8, out_channels=16, kernel_size=3),
 def check_separable_block(fn: Callable[[int, int, int], nn.Module]) -> CheckResult:
     """Notebook 01: ``fn(in_channels, out_channels, kernel_size)`` builds a depthwise-separable convolution
     without biases that keeps the map size: a depthwise Dk x Dk layer, then a pointwise 1x1 one."""
-    from kdviz import architectures
-
     for case in SEPARABLE_BLOCK_CASES:
         block, failure = _call(fn, *case.values())
         if failure is not None:
@@ -274,8 +267,6 @@ def check_separable_block(fn: Callable[[int, int, int], nn.Module]) -> CheckResu
 def check_magnitude_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
     """Notebook 02: ``fn(weight, amount)`` returns a 0/1 mask removing the ``amount`` fraction of weights with
     the smallest |w|, as torch.nn.utils.prune.l1_unstructured does."""
-    from torch.nn.utils import prune as torch_prune
-
     generator = torch.Generator().manual_seed(2)
     for shape, amount in (((6, 5), 0.5), ((4, 3, 3, 3), 0.8), ((10,), 0.3)):
         weight = torch.randn(shape, generator=generator)
@@ -354,8 +345,6 @@ def check_quantize(fn: Callable[[torch.Tensor, float, int, int, int], torch.Tens
 def check_scale(fn: Callable[[torch.Tensor, int], tuple[float, int]]) -> CheckResult:
     """Notebook 03: ``fn(x, bits)`` returns the asymmetric (scale, zero_point) that maps [min(x, 0), max(x, 0)] onto
     0 .. 2^bits - 1, as torch's MinMaxObserver does."""
-    from kdviz import quantize
-
     generator = torch.Generator().manual_seed(5)
     for x, bits in ((torch.randn(100, generator=generator) * 2 + 1, 8), (torch.rand(50, generator=generator) * 6, 4),
                     (-torch.rand(30, generator=generator) - 0.5, 3)):
@@ -394,8 +383,6 @@ PARETO_CASES = [  # (cost, accuracy) points, as a learner would list them
 def check_pareto_front(fn: Callable[[list[tuple[float, float]]], list[int]]) -> CheckResult:
     """Notebook 05: ``fn(points)`` returns the positions of the (cost, accuracy) points on the Pareto front: those
     that no other point beats (at most as costly and at least as accurate, better in one), cheapest first."""
-    from kdviz.pareto import pareto_front
-
     for points in PARETO_CASES:
         rows = [{"name": i, "cost": c, "accuracy": a} for i, (c, a) in enumerate(points)]
         expected = pareto_front(rows, "cost")

@@ -124,11 +124,6 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def device_of(model: torch.nn.Module) -> torch.device:
-    """Where a model's parameters live; the CPU for a model without any (an int8 model, a pooling layer)."""
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (all devices)."""
     if not isinstance(seed, int) or seed < 0:
@@ -148,28 +143,3 @@ def shared_data_dir() -> Path | None:
     """A read-only folder of data (and prepared checkpoints) named by ``KDVIZ_DATA``, if set."""
     value = os.environ.get(DATA_VARIABLE)
     return Path(value).expanduser() if value else None
-
-
-@dataclass(frozen=True)
-class Session:
-    """What ``setup`` chose; notebooks pass ``session.device`` and ``session.profile`` on."""
-
-    profile: Profile
-    seed: int
-    device: torch.device
-
-    def __str__(self) -> str:
-        threads = f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""
-        return f"profile: {self.profile.name} | seed: {self.seed} | device: {self.device}{threads}"
-
-
-def setup(seed: int = 0, profile: str | None = None, device: str | None = None, quiet: bool = False) -> Session:
-    """Pick profile, seed and device, apply the workbook's plot style, and print what was chosen."""
-    from kdviz.plots import use_style  # local import: plots imports matplotlib, config must not need it
-
-    session = Session(get_profile(profile), seed, pick_device(device))
-    seed_everything(seed)
-    use_style()
-    if not quiet:
-        print(f"kdviz | {session}")
-    return session

@@ -4,12 +4,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import torch
+import torchvision
 
 from kdviz import config
 
@@ -159,8 +160,6 @@ def read_idx(path: Path, expected_sha256: str | None = None) -> torch.Tensor:
 
 def download(name: str) -> Path:
     """Download a data set with torchvision (which verifies each archive's MD5) into ``KDVIZ_HOME/data``."""
-    import torchvision
-
     info = dataset_info(name)
     root = config.home_dir() / "data"
     root.mkdir(parents=True, exist_ok=True)

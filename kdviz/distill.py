@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -13,14 +13,14 @@ from kdviz import train
 UNLABELLED = -1  # a label that says "no label": only the soft term learns from such an example
 
 
-def check_temperature(T: float) -> float:
+def validate_temperature(T: float) -> float:
     """T as a float, or a ValueError naming the argument and its range."""
     if isinstance(T, bool) or not isinstance(T, (int, float)) or not math.isfinite(T) or T <= 0:
         raise ValueError(f"T (the temperature) must be a finite number > 0, got {T!r}")
     return float(T)
 
 
-def check_alpha(alpha: float) -> float:
+def validate_alpha(alpha: float) -> float:
     """alpha as a float, or a ValueError naming the argument and its range."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha (the weight of the soft term) must be in [0, 1], got {alpha!r}")
@@ -36,7 +36,7 @@ def _check_logits(logits: torch.Tensor, name: str) -> None:
 def soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
     """softmax(logits / T) over the last dimension: T = 1 is the usual softmax, larger T is softer."""
     _check_logits(logits, "logits")
-    return torch.softmax(logits / check_temperature(T), dim=-1)
+    return torch.softmax(logits / validate_temperature(T), dim=-1)
 
 
 def entropy(probabilities: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,7 @@ def _check_batch(student_logits: torch.Tensor, teacher_logits: torch.Tensor, lab
 
 def soft_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float) -> torch.Tensor:
     """KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch, *without* the T^2 factor."""
-    T = check_temperature(T)
+    T = validate_temperature(T)
     return F.kl_div(F.log_softmax(student_logits / T, dim=-1), F.log_softmax(teacher_logits / T, dim=-1),
                     reduction="batchmean", log_target=True)
 
@@ -84,8 +84,8 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     T^2 keeps the soft term's gradients the same size whatever T, so alpha means the same thing at every T.
     Labels equal to ``UNLABELLED`` (-1) contribute only to the soft term (a transfer set without labels).
     """
-    alpha = check_alpha(alpha)
-    T = check_temperature(T)
+    alpha = validate_alpha(alpha)
+    T = validate_temperature(T)
     _check_batch(student_logits, teacher_logits, labels)
     return alpha * T ** 2 * soft_loss(student_logits, teacher_logits, T) + (1 - alpha) * hard_loss(student_logits, labels)
 
@@ -97,7 +97,7 @@ def loss_breakdown(student_logits: torch.Tensor, teacher_logits: torch.Tensor, l
     Keys: soft (T^2 * KL), hard (CE), total, soft_grad, hard_grad, soft_grad_without_T2 (what the talk's formula,
     which omits T^2, would give).
     """
-    alpha, T = check_alpha(alpha), check_temperature(T)
+    alpha, T = validate_alpha(alpha), validate_temperature(T)
     _check_batch(student_logits, teacher_logits, labels)
     logits = student_logits.detach().clone().requires_grad_(True)
     teacher = teacher_logits.detach()
@@ -121,7 +121,7 @@ def gradient_scaling(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
         logits = student_logits.detach().clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(soft_loss(logits, teacher_logits.detach(), T), logits)
         without.append(float(grad.norm()))
-        with_t2.append(float(grad.norm() * check_temperature(T) ** 2))
+        with_t2.append(float(grad.norm() * validate_temperature(T) ** 2))
     return {"T": [float(T) for T in temperatures], "without_T2": without, "with_T2": with_t2}
 
 
@@ -151,7 +151,7 @@ def fit_student(student: nn.Module, teacher_logits: torch.Tensor, train_split: t
 
     Labels of ``UNLABELLED`` (-1) make a transfer set: those images teach through the soft term only.
     """
-    T, alpha = check_temperature(T), check_alpha(alpha)
+    T, alpha = validate_temperature(T), validate_alpha(alpha)
     images, labels = train_split
     if teacher_logits.shape[0] != len(labels):
         raise ValueError(f"teacher_logits must have one row per training image ({len(labels)}), "

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import platform
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.ao import quantization as tq
 
 from kdviz import data
-from kdviz.measure import copy_model
+from kdviz.models import copy_model
 
 DEPRECATION_MESSAGES = (r"torch\.ao\.quantization is deprecated", r".*quantized tensor creation functions",
                         r"Please use quant_min and quant_max", r".*torch\.ao\.quantization.*deprecated")
@@ -48,8 +49,6 @@ class QuantizedWrapper(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         with quiet_deprecations():
-            from torch.ao import quantization as tq
-
             self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
         self.model = model
 
@@ -86,8 +85,6 @@ def static_int8(model: nn.Sequential, calibration_images: torch.Tensor, *, batch
     torch.backends.quantized.engine = engine
     wrapped = QuantizedWrapper(copy_model(model).cpu().eval())
     with quiet_deprecations(), torch.no_grad():
-        from torch.ao import quantization as tq
-
         fused = tq.fuse_modules(wrapped, fusion_groups(wrapped.model))
         fused.qconfig = tq.get_default_qconfig(engine)
         prepared = tq.prepare(fused)
@@ -100,6 +97,4 @@ def static_int8(model: nn.Sequential, calibration_images: torch.Tensor, *, batch
 def dynamic_int8(model: nn.Module) -> nn.Module:
     """Dynamic quantization: Linear weights stored as int8, activations quantized on the fly at each call."""
     with quiet_deprecations():
-        from torch.ao import quantization as tq
-
         return tq.quantize_dynamic(copy_model(model).cpu().eval(), {nn.Linear}, dtype=torch.qint8)

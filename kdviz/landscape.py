@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from torchvision import models
+
 
 def family(name: str) -> str:
     """The architecture family of a torchvision model name: ``resnet50`` -> ``resnet``."""
@@ -17,8 +19,6 @@ def imagenet_classifiers() -> list[dict]:
     Uses each model's original ``IMAGENET1K_V1`` weights where they exist (the numbers of its paper), else
     the first weights listed.
     """
-    from torchvision import models
-
     records = []
     for name in models.list_models(module=models):
         weights = list(models.get_model_weights(name))
@@ -57,8 +57,6 @@ def group(family_name: str) -> str:
 def build_classifiers(names: list[str]) -> dict:
     """Untrained torchvision classifiers by name, for timing (latency does not depend on the weights; introduced
     in 01)."""
-    from torchvision import models
-
     known = set(models.list_models(module=models))
     unknown = [name for name in names if name not in known]
     if unknown:

@@ -1,18 +1,18 @@
 """What a model costs: parameters, non-zeros, bytes, MACs, CPU latency, and one table across models (introduced in 00)."""
 from __future__ import annotations
 
-import copy
 import io
 import logging
 
+import pandas as pd
 import torch
 from torch import nn
+
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # quiet "no CUDA runtime" on CPU builds
 from torch.utils import benchmark  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from kdviz import config
-from kdviz import models as zoo
+from kdviz import models as zoo  # noqa: E402  (summary's argument is called models)
 
 BATCH_SIZES = (1, 256)
 
@@ -39,14 +39,6 @@ def _effective_parameters(model: nn.Module) -> list[torch.Tensor]:
     return tensors
 
 
-def copy_model(model: nn.Module) -> nn.Module:
-    """A deep copy that also works while torch.nn.utils.prune's masks are attached."""
-    for module in model.modules():
-        for name in [n[: -len("_mask")] for n, _ in module.named_buffers(recurse=False) if n.endswith("_mask")]:
-            setattr(module, name, getattr(module, name).detach())  # recomputed from _orig * _mask at each forward
-    return copy.deepcopy(model)
-
-
 def serialized_bytes(model: nn.Module) -> int:
     """Bytes of the model's ``state_dict`` as ``torch.save`` writes it (what a checkpoint file costs)."""
     buffer = io.BytesIO()
@@ -58,7 +50,7 @@ def macs(model: nn.Module, input_shape: tuple[int, ...] = (1, *zoo.INPUT_SHAPE))
     """Multiply-accumulates of one forward pass, from ``torch.utils.flop_counter`` (FLOPs / 2)."""
     if len(input_shape) < 2 or any(int(s) <= 0 for s in input_shape):
         raise ValueError(f"input_shape must be positive sizes starting with the batch, got {input_shape!r}")
-    device = config.device_of(model)
+    device = zoo.device_of(model)
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
@@ -75,7 +67,7 @@ def latency_ms(model: nn.Module, batch_size: int = 1, *, min_run_time: float = 0
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if min_run_time <= 0:
         raise ValueError(f"min_run_time must be positive, got {min_run_time!r}")
-    cpu_model = copy_model(model).cpu().eval()
+    cpu_model = zoo.copy_model(model).cpu().eval()
     x = torch.randn(batch_size, *input_shape)
     timer = benchmark.Timer(
         stmt="with torch.no_grad(): model(x)",
@@ -105,8 +97,6 @@ def summary(models: dict[str, nn.Module], accuracies: dict[str, float] | None = 
             min_run_time: float = 0.5, counts: bool = True, file_bytes: dict[str, int] | None = None):
     """One table (a pandas DataFrame, a row per model) of parameters, non-zeros, bytes, MACs, latency, accuracy
     (``counts`` and ``file_bytes`` as in :func:`profile_model`)."""
-    import pandas as pd
-
     if not models:
         raise ValueError("models must name at least one model")
     accuracies, file_bytes = accuracies or {}, file_bytes or {}
@@ -156,7 +146,7 @@ def memory_traffic(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     hooks = [module.register_forward_hook(count) for module in model.modules() if not list(module.children())]
     try:
         with torch.no_grad():
-            model.eval()(torch.zeros(input_shape, device=config.device_of(model)))
+            model.eval()(torch.zeros(input_shape, device=zoo.device_of(model)))
     finally:
         for hook in hooks:
             hook.remove()

@@ -1,8 +1,10 @@
 """The model zoo, built by name (introduced in 00; later notebooks add students)."""
 from __future__ import annotations
 
-from typing import Callable
+import copy
+from collections.abc import Callable
 
+import torch
 from torch import nn
 
 from kdviz import architectures
@@ -100,3 +102,24 @@ def build(name: str, **kwargs) -> nn.Module:
     if name not in ZOO:
         raise ValueError(f"name must be one of {sorted(ZOO)}, got {name!r}")
     return ZOO[name](**kwargs)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """Where a model's parameters live; the CPU for a model without any (an int8 model, a pooling layer)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy that also works while torch.nn.utils.prune's masks are attached."""
+    for module in model.modules():
+        for name in [n[: -len("_mask")] for n, _ in module.named_buffers(recurse=False) if n.endswith("_mask")]:
+            setattr(module, name, getattr(module, name).detach())  # recomputed from _orig * _mask at each forward
+    return copy.deepcopy(model)
+
+
+def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The Conv2d and Linear layers of a model, by name: the ones whose ``weight`` is pruned."""
+    layers = {name: module for name, module in model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))}
+    if not layers:
+        raise ValueError(f"model must contain Conv2d or Linear layers; {type(model).__name__} has none")
+    return layers

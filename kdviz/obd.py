@@ -4,7 +4,7 @@ in 02)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from kdviz import config, data, prune
+from kdviz import data, models, prune
 
 Diagonal = dict[str, torch.Tensor]  # parameter name -> estimate of d²L/dθ² for each entry
 METHODS = ("exact", "gauss-newton", "fisher", "empirical-fisher", "hutchinson")
@@ -22,7 +22,7 @@ EXACT_LIMIT = 5_000  # parameters: the exact Hessian needs P² numbers
 def _inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int):
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}")
-    return data.batches(images, labels, batch_size, device=config.device_of(model))
+    return data.batches(images, labels, batch_size, device=models.device_of(model))
 
 
 def mean_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
@@ -34,7 +34,7 @@ def mean_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batc
     return total / len(labels)
 
 
-def check_trained(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> float:
+def validate_trained(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> float:
     """The model's loss, or a clear error if it is near chance: OBD assumes a trained model at a loss minimum."""
     loss = mean_loss(model, images, labels)
     if loss > 0.9 * math.log(num_classes):
@@ -150,7 +150,7 @@ def hessian_diagonal(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 def saliency(model: nn.Module, diagonal: Diagonal) -> prune.Scores:
     """OBD's saliency of every prunable weight: s_k = h_kk * w_k² / 2, the loss increase its deletion predicts."""
     scores = {}
-    for name, layer in prune.prunable_layers(model).items():
+    for name, layer in models.prunable_layers(model).items():
         key = f"{name}.weight" if name else "weight"
         if key not in diagonal:
             raise ValueError(f"diagonal must hold an entry for {key!r} (from hessian_diagonal of the same model)")
@@ -161,7 +161,7 @@ def saliency(model: nn.Module, diagonal: Diagonal) -> prune.Scores:
 def obd_saliency(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, method: str = "fisher",
                  **options) -> prune.Scores:
     """Check the model is trained, estimate the Hessian diagonal by ``method``, and return the saliencies."""
-    check_trained(model, images, labels)
+    validate_trained(model, images, labels)
     return saliency(model, hessian_diagonal(model, images, labels, method, **options))
 
 
@@ -179,7 +179,7 @@ def predicted_against_actual(model: nn.Module, scores: prune.Scores, fractions: 
     order = torch.argsort(flat_ranking)
     rows = []
     for fraction in fractions:
-        count = round(prune.check_amount(fraction, "fractions") * len(flat_scores))
+        count = round(prune.validate_amount(fraction, "fractions") * len(flat_scores))
         pruned = prune.prune_model(model, fraction, scores=ranking)
         rows.append({"fraction": float(fraction), "deleted": count,
                      "predicted": float(flat_scores[order[:count]].sum()),

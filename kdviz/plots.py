@@ -1,12 +1,20 @@
 """Every figure of the workbook; each function returns a matplotlib Figure made without pyplot (no figure leaks)."""
 from __future__ import annotations
 
-from typing import Sequence
+import io
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+from kdviz.distill import entropy, soft_targets
+from kdviz.landscape import GROUPS, group
+from kdviz.pareto import COSTS, FAMILIES, pareto_front
 
 # Okabe & Ito's palette, safe for the common colour-vision deficiencies
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -33,8 +41,6 @@ def use_style() -> None:
 
 def _plain_log_ticks(ax, which: str = "xy") -> None:
     """Label log axes 1, 2, 5, 10, 20, 50... in plain numbers instead of 2 x 10^0 (readable when projected)."""
-    from matplotlib.ticker import FuncFormatter
-
     def minor_for(axis):
         def minor(value: float, _) -> str:
             low, high = sorted(abs(v) for v in axis.get_view_interval())
@@ -134,8 +140,6 @@ def plot_landscape(records: list[dict], highlight: Sequence[str] = (
         "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "efficientnet_b7", "vit_h_14",
         "convnext_large", "inception_v3", "shufflenet_v2_x1_0")) -> Figure:
     """Canziani-style bubble chart: ImageNet top-1 against GFLOPs (log), bubble area by parameters."""
-    from kdviz.landscape import GROUPS, group
-
     fig = _figure(12, 7)
     ax = fig.subplots()
     group_names = list(GROUPS) + ["other"]
@@ -159,7 +163,7 @@ def plot_landscape(records: list[dict], highlight: Sequence[str] = (
     for millions in (5, 50, 500):
         ax.scatter([], [], s=millions * 4, color="white", edgecolors="black", label=f"{millions}M params")
     handles, labels = ax.get_legend_handles_labels()
-    size_items = [(h, l) for h, l in zip(handles, labels) if l.endswith("params")]
+    size_items = [(handle, label) for handle, label in zip(handles, labels) if label.endswith("params")]
     ax.legend(*zip(*size_items), loc="upper left", labelspacing=1.8, borderpad=1.2, title="size")
     return fig
 
@@ -303,8 +307,6 @@ def plot_class_probabilities(image, probabilities, classes: Sequence[str], *, la
         bar_ax.annotate(_probability_label(p), (shown[y], y), xytext=(4, 0), textcoords="offset points",
                         va="center", fontsize=10)
     if log_scale:
-        from matplotlib.ticker import LogLocator, NullLocator
-
         bar_ax.set_xscale("log")
         bar_ax.set_xlim(floor, 30)
         bar_ax.xaxis.set_major_locator(LogLocator(numticks=6))  # few labels: readable, and quick to redraw
@@ -320,8 +322,6 @@ def plot_class_probabilities(image, probabilities, classes: Sequence[str], *, la
 def plot_temperatures(logits, classes: Sequence[str], temperatures: Sequence[float] = (1, 4, 20),
                       label: int | None = None) -> Figure:
     """The same logits softened at several temperatures, side by side (linear scale)."""
-    from kdviz.distill import entropy, soft_targets
-
     logits = torch.as_tensor(logits, dtype=torch.float32)
     fig = _figure(4 * len(temperatures), 4.2)
     axes = np.atleast_1d(fig.subplots(1, len(temperatures), sharey=True))
@@ -363,8 +363,6 @@ def plot_gradient_scaling(scaling: dict[str, list[float]]) -> Figure:
 
 def plot_class_similarity(similarity, classes: Sequence[str], title: str = "What the teacher finds alike") -> Figure:
     """Row c: the teacher's average probability for each class over images of true class c (log colour scale)."""
-    from matplotlib.colors import LogNorm
-
     matrix = _as_numpy(similarity).astype(float)
     fig = _figure(9, 7.5)
     ax = fig.subplots()
@@ -379,8 +377,6 @@ def plot_class_similarity(similarity, classes: Sequence[str], title: str = "What
 
 def to_png(fig: Figure) -> bytes:
     """The figure as PNG bytes (for an ipywidgets.Image that a slider updates in place)."""
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
@@ -412,14 +408,14 @@ def plot_loss_breakdown(parts: dict[str, float], T: float, alpha: float) -> Figu
 def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against distilled") -> Figure:
     """Accuracy of each seed (dots) and the mean (bar) of scratch and distilled students, per setting.
 
-    ``results`` maps a setting's name to :func:`kdviz.experiments.compare_over_seeds` output.
+    ``results`` maps a setting's name to :func:`kdviz.distillation_runs.compare_over_seeds` output.
     """
     if not results:
         raise ValueError("results must name at least one setting")
     fig = _figure(3.2 * len(results) + 1, 4.8)
     ax = fig.subplots()
     width = 0.38
-    for i, (setting, summary) in enumerate(results.items()):
+    for i, summary in enumerate(results.values()):
         for j, method in enumerate(("scratch", "distilled")):
             x = i + (j - 0.5) * width
             runs = [100 * r for r in summary[method]["runs"]]
@@ -710,8 +706,6 @@ def plot_activation_ranges(samples: dict, title: str = "The teacher's activation
 def _label_without_overlap(ax, points: Sequence[tuple[float, float]], labels: Sequence[str],
                            bold: Sequence[bool]) -> None:
     """Annotate each point, trying offsets around it in turn until the label overlaps no earlier label."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     canvas = ax.figure.canvas if hasattr(ax.figure.canvas, "get_renderer") else FigureCanvasAgg(ax.figure)
     ax.figure.draw_without_rendering()  # settle the layout, so the data-to-pixel transform is final
     renderer = canvas.get_renderer()
@@ -737,12 +731,10 @@ def plot_pareto(rows: Sequence[dict], cost: str = "bytes", title: str | None = N
     """Canziani-style bubble chart of measured models: accuracy against ``cost`` (log scale; bytes shown in kB),
     bubble area by MACs, colour and marker by family, and the Pareto front drawn as a staircase through its members
     (labelled in bold)."""
-    from kdviz.pareto import COSTS, FAMILIES, pareto_front
-
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {list(COSTS)}, got {cost!r}")
     if not rows:
-        raise ValueError("rows must hold at least one measured model (pareto.collect)")
+        raise ValueError("rows must hold at least one measured model (pareto_runs.collect)")
     front = pareto_front(rows, cost)
     scale, axis_label = (1e-3, "size (kB)") if cost == "bytes" else (1.0, COSTS[cost])
     x = lambda r: r[cost] * scale  # noqa: E731

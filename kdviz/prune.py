@@ -2,33 +2,25 @@
 iterative with fine-tuning, and per-layer sensitivity (introduced in 02)."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
-from kdviz import train
-from kdviz.measure import copy_model
+from kdviz import models, train
+from kdviz.models import copy_model
 
 Scores = dict[str, torch.Tensor]  # layer name -> importance of each weight (same shape); low is pruned first
 SCOPES = ("global", "layer")
 
 
-def check_amount(amount: float, name: str = "amount") -> float:
+def validate_amount(amount: float, name: str = "amount") -> float:
     """``amount`` (the fraction of weights removed) as a float in [0, 1), or a clear error."""
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= amount < 1.0:
         raise ValueError(f"{name} must be a fraction in [0, 1) (0.9 removes 90 % of the weights), got {amount!r}")
     return float(amount)
-
-
-def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """The Conv2d and Linear layers of a model, by name: the ones whose ``weight`` is pruned."""
-    layers = {name: module for name, module in model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))}
-    if not layers:
-        raise ValueError(f"model must contain Conv2d or Linear layers; {type(model).__name__} has none")
-    return layers
 
 
 def magnitude_mask(weight: torch.Tensor, amount: float) -> torch.Tensor:
@@ -36,7 +28,7 @@ def magnitude_mask(weight: torch.Tensor, amount: float) -> torch.Tensor:
 
     Written out because it is the lesson; tested against ``torch.nn.utils.prune.l1_unstructured``.
     """
-    check_amount(amount)
+    validate_amount(amount)
     if weight.numel() == 0:
         raise ValueError("weight must not be empty")
     count = round(amount * weight.numel())  # torch's rounding of a fraction
@@ -53,11 +45,11 @@ def prune_model(model: nn.Module, amount: float, *, scope: str = "global", score
     ``scope="global"`` ranks all weights together, ``"layer"`` removes ``amount`` of every layer. ``scores``
     (a saliency per weight, e.g. OBD's) replaces the magnitude |w| as the ranking.
     """
-    check_amount(amount)
+    validate_amount(amount)
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
     pruned = copy_model(model)
-    layers = prunable_layers(pruned)
+    layers = models.prunable_layers(pruned)
     if scores is not None:
         missing = sorted(set(layers) - set(scores))
         if missing:
@@ -84,18 +76,18 @@ def prune_model(model: nn.Module, amount: float, *, scope: str = "global", score
 
 def layer_sparsity(model: nn.Module) -> dict[str, float]:
     """Fraction of exactly-zero weights in each prunable layer."""
-    return {name: float((layer.weight == 0).float().mean()) for name, layer in prunable_layers(model).items()}
+    return {name: float((layer.weight == 0).float().mean()) for name, layer in models.prunable_layers(model).items()}
 
 
 def sparsity(model: nn.Module) -> float:
     """Fraction of exactly-zero weights over all prunable layers (biases and batch norm not counted)."""
-    weights = [layer.weight for layer in prunable_layers(model).values()]
+    weights = [layer.weight for layer in models.prunable_layers(model).values()]
     return float(sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights))
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
     """Fold every mask into its weight (``prune.remove``): a plain dense model with zeros, in place."""
-    for layer in prunable_layers(model).values():
+    for layer in models.prunable_layers(model).values():
         if torch_prune.is_pruned(layer) and hasattr(layer, "weight_mask"):
             torch_prune.remove(layer, "weight")
     return model
@@ -115,13 +107,13 @@ def one_shot_curve(model: nn.Module, sparsities: Sequence[float], test: train.Sp
 def sensitivity(model: nn.Module, sparsities: Sequence[float], test: train.Split,
                 progress: bool = True) -> dict[str, list[float]]:
     """Accuracy when only one layer is pruned (by magnitude) to each sparsity: {layer: [accuracy, ...]}."""
-    layers = list(prunable_layers(model))
+    layers = list(models.prunable_layers(model))
     curves: dict[str, list[float]] = {name: [] for name in layers}
     bar = tqdm(total=len(layers) * len(sparsities), desc="sensitivity", disable=not progress)
     for name in layers:
         for amount in sparsities:
             pruned = copy_model(model)
-            torch_prune.l1_unstructured(dict(pruned.named_modules())[name], "weight", amount=check_amount(amount))
+            torch_prune.l1_unstructured(dict(pruned.named_modules())[name], "weight", amount=validate_amount(amount))
             curves[name].append(train.evaluate(pruned, *test).accuracy)
             bar.update()
     bar.close()
@@ -137,7 +129,7 @@ def iterative_prune(model: nn.Module, schedule: Sequence[float], train_split: tr
     ``scores_fn(model)`` ranks the weights at each step (OBD: train, compute saliencies, delete, retrain, repeat);
     by default the magnitude. Returns the pruned model (masks made permanent) and one record per step.
     """
-    steps = [check_amount(a, "schedule") for a in schedule]
+    steps = [validate_amount(a, "schedule") for a in schedule]
     if not steps or any(b < a for a, b in zip(steps, steps[1:])):
         raise ValueError(f"schedule must be a non-empty, non-decreasing list of sparsities, got {list(schedule)}")
     current = copy_model(model)
@@ -157,11 +149,11 @@ def iterative_prune(model: nn.Module, schedule: Sequence[float], train_split: tr
 
 def all_weights(model: nn.Module) -> torch.Tensor:
     """Every prunable weight of the model in one flat tensor (masks applied)."""
-    return torch.cat([layer.weight.detach().flatten().cpu() for layer in prunable_layers(model).values()])
+    return torch.cat([layer.weight.detach().flatten().cpu() for layer in models.prunable_layers(model).values()])
 
 
 def global_threshold(weights: torch.Tensor, amount: float) -> float:
     """The |w| below which global magnitude pruning removes weights to reach ``amount`` sparsity."""
-    check_amount(amount)
+    validate_amount(amount)
     count = round(amount * weights.numel())
     return 0.0 if count == 0 else float(weights.abs().flatten().kthvalue(count).values)

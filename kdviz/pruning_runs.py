@@ -2,11 +2,11 @@
 (introduced in 02)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 
-from kdviz import cache, config, data, models, obd, prune, shrink, train
+from kdviz import cache, channel_pruning, config, data, models, obd, prune, train
 
 METHODS = ("magnitude", "obd")
 
@@ -30,7 +30,7 @@ def teacher_saliency(profile: config.Profile | str | None = None, method: str = 
 
 def magnitudes(model: nn.Module) -> prune.Scores:
     """|w| of every prunable weight: magnitude pruning's ranking, in the form OBD's functions take."""
-    return {name: layer.weight.detach().abs() for name, layer in prune.prunable_layers(model).items()}
+    return {name: layer.weight.detach().abs() for name, layer in models.prunable_layers(model).items()}
 
 
 def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[float] | None = None) -> dict:
@@ -125,6 +125,6 @@ def channel_pruned(profile: config.Profile | str | None = None, amount: float = 
         return {"accuracy_pruned": before, "accuracy": history.final_test_accuracy}
 
     settings = train.teacher_key(profile, amount=amount, epochs=epochs, lr=lr)
-    model, result = cache.cached_model("channel-pruning", settings, shrink.channel_prune(teacher, amount), compute)
+    model, result = cache.cached_model("channel-pruning", settings, channel_pruning.channel_prune(teacher, amount), compute)
     return model.eval(), result
 

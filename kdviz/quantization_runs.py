@@ -2,11 +2,11 @@
 and quantization-aware training against post-training quantization (introduced in 03)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 
-from kdviz import activations, cache, config, data, models, quantize, train
+from kdviz import cache, calibration, config, data, models, quantize, train
 
 SCHEMES = {"per tensor": False, "per channel": True}
 
@@ -43,10 +43,10 @@ def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[
         teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
         images = calibration_images(profile)
         return {method: [{"bits": b, "accuracy": train.evaluate(
-            activations.quantize_activations(teacher, images, b, method), *test).accuracy} for b in bits]
-            for method in activations.CALIBRATIONS}
+            calibration.quantize_activations(teacher, images, b, method), *test).accuracy} for b in bits]
+            for method in calibration.CALIBRATIONS}
 
-    settings = train.teacher_key(profile, ("calibration_images",), bits=list(bits), methods=list(activations.CALIBRATIONS))
+    settings = train.teacher_key(profile, ("calibration_images",), bits=list(bits), methods=list(calibration.CALIBRATIONS))
     return cache.cached_result("activation-bits", settings, compute)
 
 
@@ -55,7 +55,7 @@ def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int 
     """The teacher fine-tuned with its weights fake-quantized to ``bits`` per channel (straight-through
     gradients), against the same depth without training (post-training quantization). Cached."""
     profile = config.get_profile(profile)
-    quantize.check_bits(bits)
+    quantize.validate_bits(bits)
     test = data.load_profile_split("fashion-mnist", "test", profile)
 
     def compute(model: nn.Module) -> dict:

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils import parametrize
 
-from kdviz.measure import copy_model
-from kdviz.prune import prunable_layers
+from kdviz.models import copy_model, prunable_layers
 
 EPSILON = torch.finfo(torch.float32).eps
 
 
-def check_bits(bits: int) -> int:
+def validate_bits(bits: int) -> int:
     """``bits`` as an int in 1..16, or a clear error."""
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
         raise ValueError(f"bits must be an integer from 1 to 16, got {bits!r}")
@@ -23,7 +22,7 @@ def check_bits(bits: int) -> int:
 
 def integer_range(bits: int, symmetric: bool) -> tuple[int, int]:
     """The integers a ``bits``-bit code can hold: signed [-2^(b-1), 2^(b-1) - 1] when symmetric, else [0, 2^b - 1]."""
-    check_bits(bits)
+    validate_bits(bits)
     return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if symmetric else (0, 2 ** bits - 1)
 
 
@@ -53,7 +52,7 @@ def choose_qparams(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis
     """Scale and zero-point from the tensor's range (its min and max, widened to include 0 so that 0 is exact),
     for the whole tensor or, with ``axis``, for each channel along it. The same rule as torch's MinMaxObserver."""
     _check_tensor(x)
-    check_bits(bits)
+    validate_bits(bits)
     if axis is None:
         low, high = x.min(), x.max()
     else:
@@ -93,7 +92,7 @@ def _broadcast(values: torch.Tensor, x: torch.Tensor, axis: int | None) -> torch
     return values.reshape(shape)
 
 
-def check_scale(scale: torch.Tensor) -> None:
+def validate_scale(scale: torch.Tensor) -> None:
     """A scale must be positive: it is the step between two neighbouring levels."""
     if (torch.as_tensor(scale) <= 0).any():
         raise ValueError(f"scale must be positive (the step between two levels), got {scale}")
@@ -102,7 +101,7 @@ def check_scale(scale: torch.Tensor) -> None:
 def quantize(x: torch.Tensor, params: QParams) -> torch.Tensor:
     """Real numbers to integer codes: clamp(round(x / scale) + zero_point, qmin, qmax) (int64)."""
     _check_tensor(x)
-    check_scale(params.scale)
+    validate_scale(params.scale)
     scale, zero_point = _broadcast(params.scale, x, params.axis), _broadcast(params.zero_point, x, params.axis)
     return torch.clamp(torch.round(x / scale) + zero_point, params.qmin, params.qmax).to(torch.int64)
 
@@ -149,7 +148,7 @@ class WeightFakeQuantizer(torch.nn.Module):
 
     def __init__(self, bits: int, symmetric: bool = True, per_channel: bool = True) -> None:
         super().__init__()
-        self.bits, self.symmetric, self.axis = check_bits(bits), symmetric, 0 if per_channel else None
+        self.bits, self.symmetric, self.axis = validate_bits(bits), symmetric, 0 if per_channel else None
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return fake_quantize_ste(weight, self.bits, self.symmetric, self.axis)
@@ -163,7 +162,7 @@ def quantize_weights(model: torch.nn.Module, bits: int, symmetric: bool = True,
                      per_channel: bool = True) -> torch.nn.Module:
     """A copy of the model with every Conv2d and Linear weight fake-quantized to ``bits`` (post-training; biases
     and batch norm stay float, as they do in int8 kernels)."""
-    check_bits(bits)
+    validate_bits(bits)
     copy = copy_model(model)
     with torch.no_grad():
         for layer in _weighted_layers(copy):

@@ -5,9 +5,10 @@ import hashlib
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -45,7 +46,7 @@ class History:
 def predict_logits(model: nn.Module, images: torch.Tensor, *, batch_size: int = 256,
                    device: torch.device | str | None = None, name: str = "fashion-mnist") -> torch.Tensor:
     """The model's logits (N, classes) for uint8 images, on the CPU."""
-    device = torch.device(device) if device is not None else config.device_of(model)
+    device = torch.device(device) if device is not None else models.device_of(model)
     was_training = model.training
     model.eval().to(device)
     dummy_labels = torch.zeros(len(images), dtype=torch.long)
@@ -194,7 +195,7 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
                     return model.to(device or config.pick_device()).eval(), history
                 except Exception as error:  # a damaged cache file is retrained, never trusted
                     warnings.warn(f"checkpoint {path} is unreadable ({error}); training {name} again", stacklevel=2)
-    cache.check_may_compute(f"the {name} model ({profile.name} profile, seed {seed})")
+    cache.validate_may_compute(f"the {name} model ({profile.name} profile, seed {seed})")
     train = data.load_profile_split(recipe.dataset, "train", profile, seed=0)
     test = data.load_profile_split(recipe.dataset, "test", profile, seed=0)
     history = fit(model, train, test, epochs=profile.epochs(recipe.epochs), lr=recipe.lr,

@@ -1,7 +1,7 @@
 """Interactive explorers: thin ipywidgets wrappers over a compute function and a plot function."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import ipywidgets as widgets
 import torch
@@ -81,7 +81,7 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
     if not (len(images) == len(labels) == len(teacher_logits)):
         raise ValueError("images, labels and teacher_logits must have one entry per image, got "
                          f"{len(images)}, {len(labels)} and {len(teacher_logits)}")
-    distill.check_temperature(T)
+    distill.validate_temperature(T)
     per_class = [torch.nonzero(labels == c).flatten() for c in range(len(classes))]
     label = widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], value=int(labels[0]),
                              description="class")
@@ -135,7 +135,7 @@ def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float 
 
     ``curve`` is a precomputed one-shot curve (rows with sparsity and accuracy), so the slider answers at once.
     """
-    prune.check_amount(sparsity, "sparsity")
+    prune.validate_amount(sparsity, "sparsity")
     if not curve:
         raise ValueError("curve must hold measured rows of sparsity and accuracy (prune.one_shot_curve)")
     weights = weights.detach().flatten().cpu()
@@ -164,7 +164,7 @@ def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: l
 def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: int = 4) -> widgets.VBox:
     """A bit-depth slider (8 down to 1) and a symmetric/asymmetric switch over one tensor of weights: the grid, the
     error, and the measured accuracy from a precomputed curve (rows with bits and accuracy) (notebook 03)."""
-    quantize.check_bits(bits)
+    quantize.validate_bits(bits)
     weights = weights.detach().flatten().cpu()
     depth = widgets.IntSlider(value=min(bits, 8), min=1, max=8, description="bits", continuous_update=False)
     scheme = widgets.ToggleButtons(options=[("symmetric", True), ("asymmetric", False)], value=True)
@@ -194,7 +194,7 @@ def pareto_explorer(rows: Sequence[dict], cost: str = "bytes") -> widgets.VBox:
         raise ValueError(f"cost must be one of {list(pareto.COSTS)}, got {cost!r}")
     present = [f for f in pareto.FAMILIES if any(r["family"] == f for r in rows)]
     if not present:
-        raise ValueError("rows must hold measured models of the known families (pareto.collect)")
+        raise ValueError("rows must hold measured models of the known families (pareto_runs.collect)")
     axis = widgets.ToggleButtons(options=[(label, key) for key, label in pareto.COSTS.items()], value=cost)
     chosen = widgets.SelectMultiple(options=present, value=tuple(present), description="families", rows=len(present))
     picture = widgets.Image(format="png")

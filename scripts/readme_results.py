@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from kdviz import pareto, plots
+from kdviz import pareto_runs, plots
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     readme, saved = ROOT / "README.md", ROOT / "docs" / "results.json"
     if arguments.render_only:
         results = json.loads(saved.read_text())
-        readme.write_text(pareto.replace_readme_section(readme.read_text(), pareto.readme_section(results)))
+        readme.write_text(pareto_runs.replace_readme_section(readme.read_text(), pareto_runs.readme_section(results)))
         print(f"rewrote README.md's results from {saved.relative_to(ROOT)} ({results['machine']})")
         return 0
     plots.use_style()
-    rows, missing = pareto.collect(arguments.profile)
+    rows, missing = pareto_runs.collect(arguments.profile)
     if missing:
         print("not cached yet: " + ", ".join(missing) + "\nrun the notebooks (or python -m kdviz prepare) first",
               file=sys.stderr)
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"profile": arguments.profile, "machine": machine(), "torch": torch.__version__,
                "chart": "docs/pareto.png", "rows": rows}
     saved.write_text(json.dumps(results, indent=1) + "\n")
-    readme.write_text(pareto.replace_readme_section(readme.read_text(), pareto.readme_section(results)))
-    print(pareto.markdown(rows))
+    readme.write_text(pareto_runs.replace_readme_section(readme.read_text(), pareto_runs.readme_section(results)))
+    print(pareto_runs.markdown(rows))
     print(f"wrote docs/results.json, docs/pareto.png and README.md's results ({results['machine']})")
     return 0
 

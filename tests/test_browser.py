@@ -32,9 +32,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -340,7 +341,8 @@ def _check_outputs(page: Page) -> None:
 
 def _assert_shown(page: Page, selector: str, what: str) -> None:
     """Some element matching selector is visible once scrolled to (widgets render a moment after their cell ran)."""
-    from playwright.sync_api import Error as PlaywrightError, expect
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect
 
     element = page.locator(selector).first
     try:
@@ -486,7 +488,8 @@ def _press_toggle(text: str):
 def _control_changes_the_picture(notebook: str, run_timeout_s: float, find_explorer, act, what: str,
                                  lab_server: LabServer, page: Page, tmp_path: Path) -> None:
     """Run the notebook, operate one control of the explorer (``act``), and wait for the kernel's new picture."""
-    from playwright.sync_api import Error as PlaywrightError, expect
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect
 
     started, step, failure = time.monotonic(), "opening the notebook", None
     try:

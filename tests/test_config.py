@@ -76,9 +76,3 @@ def test_folders_follow_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("KDVIZ_HOME")
     monkeypatch.delenv("KDVIZ_DATA")
     assert config.home_dir().parts[-2:] == (".cache", "kdviz") and config.shared_data_dir() is None
-
-
-def test_setup_prints_what_it_chose(capsys):
-    session = config.setup(seed=3, profile="quick", device="cpu")
-    assert capsys.readouterr().out.startswith("kdviz | profile: quick | seed: 3 | device: cpu")
-    assert session.profile.name == "quick" and session.seed == 3 and session.device.type == "cpu"

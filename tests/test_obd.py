@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from kdviz import data, models, obd, prune, train
 from conftest import striped_images
+from kdviz import data, models, obd, train
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_bad_input_is_named(tiny):
 def test_deleting_by_magnitude_costs_more_than_obd_predicts_for_its_own_choice(tiny):
     model, images, labels = tiny
     scores = obd.saliency(model, obd.exact_diagonal(model, images, labels))
-    magnitude = {name: layer.weight.detach().abs() for name, layer in prune.prunable_layers(model).items()}
+    magnitude = {name: layer.weight.detach().abs() for name, layer in models.prunable_layers(model).items()}
     by_obd = obd.predicted_against_actual(model, scores, [0.4], images, labels)[0]
     by_magnitude = obd.predicted_against_actual(model, scores, [0.4], images, labels, order_by=magnitude)[0]
     assert by_magnitude["predicted"] > by_obd["predicted"]  # OBD deletes what it predicts is cheapest

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from kdviz import cache, combine, pareto, plots, widgets
+from kdviz import cache, pareto, pareto_runs, pipeline_runs, plots, widgets
 
 ROWS = [  # made-up points to test the front's logic, not results
     {"name": "teacher", "family": "teacher", "accuracy": 0.94, "bytes": 3_000_000, "MACs": 19e6,
      "ms @ batch 1": 0.5, "ms @ batch 256": 80.0},
     {"name": "dominated", "family": "pruned", "accuracy": 0.90, "bytes": 3_000_000, "MACs": 19e6,
      "ms @ batch 1": 0.6, "ms @ batch 256": 90.0},
-    {"name": "small", "family": "combined", "accuracy": 0.92, "bytes": 30_000, "MACs": 1e6,
+    {"name": "small", "family": "pipeline_runsd", "accuracy": 0.92, "bytes": 30_000, "MACs": 1e6,
      "ms @ batch 1": 0.2, "ms @ batch 256": 5.0},
     {"name": "tiny but worse", "family": "baseline", "accuracy": 0.85, "bytes": 10_000, "MACs": 0.1e6,
      "ms @ batch 1": 0.1, "ms @ batch 256": 6.0},
@@ -28,14 +28,14 @@ def test_the_front_keeps_what_nothing_beats():
 
 
 def test_table_and_markdown_mark_the_front():
-    frame = pareto.table(ROWS)
+    frame = pareto_runs.table(ROWS)
     assert frame.loc["small", "times smaller"] == pytest.approx(100)
     assert bool(frame.loc["small", "front: bytes"]) and not bool(frame.loc["dominated", "front: bytes"])
-    text = pareto.markdown(ROWS)
+    text = pareto_runs.markdown(ROWS)
     assert text.count("\n") == 1 + len(ROWS)
-    assert "| small | combined | 92.00 % | 30.0 kB ★ | 100.0x |" in text
+    assert "| small | pipeline_runsd | 92.00 % | 30.0 kB ★ | 100.0x |" in text
     with pytest.raises(ValueError, match="rows must hold at least one"):
-        pareto.table([])
+        pareto_runs.table([])
 
 
 def test_chart_and_explorer_draw_the_rows():
@@ -57,12 +57,12 @@ def test_chart_and_explorer_draw_the_rows():
 
 
 def test_collect_reads_the_cache_and_trains_nothing(small_world, monkeypatch):
-    rows, missing = pareto.collect(small_world, min_run_time=0.01, progress=False)
-    assert rows == [] and missing == [entry.name for entry in pareto.ENTRIES]
-    small = combine.Pipeline(width=4, hidden=8, epochs=1, finetune_epochs=1)
-    monkeypatch.setattr(combine, "Pipeline", lambda: small)
-    combine.steps(combine.Pipeline(), small_world, progress=False)  # trains the teacher and the pipeline
-    rows, missing = pareto.collect(small_world, min_run_time=0.01, progress=False)
+    rows, missing = pareto_runs.collect(small_world, min_run_time=0.01, progress=False)
+    assert rows == [] and missing == [entry.name for entry in pareto_runs.ENTRIES]
+    small = pipeline_runs.Pipeline(width=4, hidden=8, epochs=1, finetune_epochs=1)
+    monkeypatch.setattr(pipeline_runs, "Pipeline", lambda: small)
+    pipeline_runs.steps(pipeline_runs.Pipeline(), small_world, progress=False)  # trains the teacher and the pipeline
+    rows, missing = pareto_runs.collect(small_world, min_run_time=0.01, progress=False)
     names = [r["name"] for r in rows]
     assert names == ["teacher", "teacher, int8", "compact student (distilled)", "+ 50 % channels pruned", "+ int8"]
     assert "separable twin" in missing and "MLP 784-100-10" in missing
@@ -86,14 +86,14 @@ def test_readme_results_are_generated_from_the_saved_run():
     root = Path(__file__).resolve().parent.parent
     results = json.loads((root / "docs" / "results.json").read_text())
     readme = (root / "README.md").read_text()
-    assert pareto.readme_section(results) in readme, "README.md's results differ from docs/results.json: " \
+    assert pareto_runs.readme_section(results) in readme, "README.md's results differ from docs/results.json: " \
         "run scripts/readme_results.py"
     assert (root / results["chart"]).is_file()
-    assert results["profile"] == "full" and {r["name"] for r in results["rows"]} == {e.name for e in pareto.ENTRIES}
+    assert results["profile"] == "full" and {r["name"] for r in results["rows"]} == {e.name for e in pareto_runs.ENTRIES}
 
 
 def test_replace_readme_section_needs_the_markers():
-    text = f"a\n{pareto.README_START}\nold\n{pareto.README_END}\nb"
-    assert pareto.replace_readme_section(text, "new") == "a\nnew\nb"
+    text = f"a\n{pareto_runs.README_START}\nold\n{pareto_runs.README_END}\nb"
+    assert pareto_runs.replace_readme_section(text, "new") == "a\nnew\nb"
     with pytest.raises(ValueError, match="must contain"):
-        pareto.replace_readme_section("no markers", "new")
+        pareto_runs.replace_readme_section("no markers", "new")

@@ -158,7 +158,7 @@ def test_pruning_figures_draw_their_data():
 
 
 def test_quantization_figures_draw_their_data():
-    from kdviz import activations, quantize
+    from kdviz import calibration, quantize
 
     weights = torch.randn(2000, generator=torch.Generator().manual_seed(0))
     params = quantize.choose_qparams(weights, 3, symmetric=True)
@@ -168,8 +168,8 @@ def test_quantization_figures_draw_their_data():
     assert fig.axes[1].lines[1].get_xydata().tolist() == [[4.0, 92.0]]
     fig = plots.plot_bits_curves({"per tensor": curve}, baseline=0.93)
     assert fig.axes[0].xaxis_inverted() and len(fig.axes[0].lines) == 2
-    fig = plots.plot_activation_functions(activations.FUNCTIONS)
-    assert len(fig.axes[0].lines) == len(activations.FUNCTIONS)
+    fig = plots.plot_activation_functions(calibration.FUNCTIONS)
+    assert len(fig.axes[0].lines) == len(calibration.FUNCTIONS)
     assert any(t.get_text().startswith("ReLU6: [0, 6]") for t in fig.axes[0].get_legend().get_texts())
     fig = plots.plot_activation_ranges({"2": torch.rand(1000), "5": torch.rand(1000) * 3})
     assert len(fig.axes) == 2 and fig.axes[1].get_title().startswith("5: max")

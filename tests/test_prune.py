@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from kdviz import measure, models, prune, train
 from conftest import striped_images
+from kdviz import measure, models, prune, train
 
 
 @pytest.mark.parametrize("amount", [0.0, 0.3, 0.5, 0.9, 0.999])
@@ -23,10 +23,10 @@ def test_global_pruning_removes_the_smallest_weights_overall_and_leaves_the_orig
     pruned = prune.prune_model(model, 0.8)
     assert prune.sparsity(model) == 0.0
     assert prune.sparsity(pruned) == pytest.approx(0.8, abs=1e-4)
-    weights = torch.cat([layer.weight.detach().abs().flatten() for layer in prune.prunable_layers(model).values()])
+    weights = torch.cat([layer.weight.detach().abs().flatten() for layer in models.prunable_layers(model).values()])
     threshold = weights.kthvalue(round(0.8 * len(weights))).values
-    for name, layer in prune.prunable_layers(pruned).items():
-        original = prune.prunable_layers(model)[name].weight.detach().abs()
+    for name, layer in models.prunable_layers(pruned).items():
+        original = models.prunable_layers(model)[name].weight.detach().abs()
         kept = layer.weight_mask.bool()
         assert (original[kept] >= threshold).all() and (original[~kept] <= threshold).all()
     assert measure.count_nonzero(pruned) < measure.count_nonzero(model)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdviz import prune, pruning_runs
+from kdviz import models, prune, pruning_runs
 
 
 def test_one_shot_curves_and_saliencies_are_cached(small_world, monkeypatch):
@@ -14,7 +14,7 @@ def test_one_shot_curves_and_saliencies_are_cached(small_world, monkeypatch):
     monkeypatch.setattr(prune, "one_shot_curve", lambda *a, **k: pytest.fail("computed again"))
     assert pruning_runs.one_shot(small_world, sparsities=(0.0, 0.5)) == curves
     scores = pruning_runs.teacher_saliency(small_world)
-    assert set(scores) == set(prune.prunable_layers(pruning_runs.train.cached_teacher(small_world)))
+    assert set(scores) == set(models.prunable_layers(pruning_runs.train.cached_teacher(small_world)))
 
 
 def test_loss_prediction_and_sensitivity(small_world):

@@ -1,4 +1,4 @@
-"""kdviz.activations: activation samples, calibration methods, activation fake quantization."""
+"""kdviz.calibration: activation samples, calibration methods, activation fake quantization."""
 from __future__ import annotations
 
 import pytest
@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from conftest import striped_images
-from kdviz import activations, models, quantize, train
+from kdviz import calibration, models, quantize, train
 
 
 def test_functions_have_their_known_ranges():
     x = torch.linspace(-10, 10, 2001)
-    ranges = {name: (float(f(x).min()), float(f(x).max())) for name, f in activations.FUNCTIONS.items()}
+    ranges = {name: (float(f(x).min()), float(f(x).max())) for name, f in calibration.FUNCTIONS.items()}
     assert ranges["ReLU6"] == (0.0, 6.0) and ranges["ReLU"] == (0.0, 10.0)
     assert 0.0 <= ranges["sigmoid"][0] and ranges["sigmoid"][1] <= 1.0 and ranges["tanh"] == (-1.0, 1.0)
     assert ranges["leaky ReLU"][0] == pytest.approx(-0.1) and ranges["ELU"][0] > -1.0
@@ -21,18 +21,18 @@ def test_functions_have_their_known_ranges():
 def test_activation_samples_come_from_every_relu():
     images, _ = striped_images(64)
     model = models.build("teacher", width=4, hidden=16)
-    samples = activations.activation_samples(model, images, per_layer=500)
+    samples = calibration.activation_samples(model, images, per_layer=500)
     assert list(samples) == ["2", "5", "9", "12", "17"]
     assert all(len(v) == 500 and v.min() >= 0 for v in samples.values())
     with pytest.raises(ValueError, match="must contain ReLU"):
-        activations.activation_samples(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), images)
+        calibration.activation_samples(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), images)
 
 
 def test_clipping_calibrations_trade_outliers_for_resolution():
     values = torch.cat([torch.rand(10_000), torch.tensor([50.0])])  # one outlier far beyond the rest
-    minmax = activations.calibrate(values, 4, "minmax")
-    percentile = activations.calibrate(values, 4, "percentile", percentile=99.9)
-    best = activations.calibrate(values, 4, "mse")
+    minmax = calibration.calibrate(values, 4, "minmax")
+    percentile = calibration.calibrate(values, 4, "percentile", percentile=99.9)
+    best = calibration.calibrate(values, 4, "mse")
     assert float(minmax.scale) == pytest.approx(50.0 / 15)
     assert float(percentile.scale) < float(minmax.scale) / 10
 
@@ -43,10 +43,10 @@ def test_clipping_calibrations_trade_outliers_for_resolution():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: activations.calibrate(torch.ones(3), method="entropy"), "method must be one of"),
-    (lambda: activations.calibrate(torch.ones(3), bits=0), "bits must be an integer from 1 to 16"),
-    (lambda: activations.calibrate(torch.ones(3), method="percentile", percentile=0), "percentile must be in"),
-    (lambda: activations.calibrate(torch.ones(0)), "values must not be empty"),
+    (lambda: calibration.calibrate(torch.ones(3), method="entropy"), "method must be one of"),
+    (lambda: calibration.calibrate(torch.ones(3), bits=0), "bits must be an integer from 1 to 16"),
+    (lambda: calibration.calibrate(torch.ones(3), method="percentile", percentile=0), "percentile must be in"),
+    (lambda: calibration.calibrate(torch.ones(0)), "values must not be empty"),
 ])
 def test_bad_calibration_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
@@ -59,8 +59,8 @@ def test_activation_quantization_costs_accuracy_only_at_few_bits():
     model = models.build("teacher", width=8, hidden=32)
     train.fit(model, (images, labels), epochs=2, lr=0.05, progress=False)
     base = train.evaluate(model, images, labels).accuracy
-    eight = train.evaluate(activations.quantize_activations(model, images[:100], 8), images, labels).accuracy
-    one = activations.quantize_activations(model, images[:100], 1)
+    eight = train.evaluate(calibration.quantize_activations(model, images[:100], 8), images, labels).accuracy
+    one = calibration.quantize_activations(model, images[:100], 1)
     assert eight == pytest.approx(base, abs=0.02)
     with torch.no_grad():
         outputs = [one[2](one[1](one[0](images[:2].float().unsqueeze(1))))]

@@ -29,8 +29,8 @@ class StudentRun:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
-        distill.check_temperature(self.T)
-        distill.check_alpha(self.alpha)
+        distill.validate_temperature(self.T)
+        distill.validate_alpha(self.alpha)
         if self.labels is not None and self.labels <= 0:
             raise ValueError(f"labels must be a positive number of images or None, got {self.labels!r}")
 

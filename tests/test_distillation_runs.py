@@ -1,37 +1,37 @@
-"""kdviz.experiments: scratch and distilled students on small fake data, cached, with labels and an omitted class."""
+"""kdviz.distillation_runs: scratch and distilled students on small fake data, cached, with labels and an omitted class."""
 from __future__ import annotations
 
 import pytest
 
-from kdviz import experiments
+from kdviz import distillation_runs
 
 
 def test_runs_are_cached_and_report_per_class_accuracy(small_world, monkeypatch):
-    run = experiments.StudentRun(width=2, method="distilled", T=4, alpha=0.5, epochs=1)
-    result = experiments.run_student(run, small_world, device="cpu", progress=False)
+    run = distillation_runs.StudentRun(width=2, method="distilled", T=4, alpha=0.5, epochs=1)
+    result = distillation_runs.run_student(run, small_world, device="cpu", progress=False)
     assert 0 <= result["accuracy"] <= 1 and len(result["per_class"]) == 10 and len(result["history"]) == 1
-    monkeypatch.setattr(experiments, "_train", lambda *a: pytest.fail("trained again"))
-    assert experiments.run_student(run, small_world, device="cpu", progress=False) == result
+    monkeypatch.setattr(distillation_runs, "_train", lambda *a: pytest.fail("trained again"))
+    assert distillation_runs.run_student(run, small_world, device="cpu", progress=False) == result
 
 
 def test_scratch_with_few_labels_gets_the_same_number_of_steps(small_world):
-    run = experiments.StudentRun(width=2, method="scratch", labels=30, epochs=1)
-    result = experiments.run_student(run, small_world, device="cpu", progress=False)
+    run = distillation_runs.StudentRun(width=2, method="scratch", labels=30, epochs=1)
+    result = distillation_runs.run_student(run, small_world, device="cpu", progress=False)
     assert len(result["history"]) == 10  # 300 images / 30 labelled: ten times the epochs
     assert "test_accuracy" in result["history"][-1] and "test_accuracy" not in result["history"][0]
 
 
 def test_omitted_class_gets_a_bias_correction(small_world):
-    run = experiments.StudentRun(width=2, method="distilled", omit_class=3, epochs=1)
-    result = experiments.run_student(run, small_world, device="cpu", progress=False)
+    run = distillation_runs.StudentRun(width=2, method="distilled", omit_class=3, epochs=1)
+    result = distillation_runs.run_student(run, small_world, device="cpu", progress=False)
     assert result["bias"] >= 0 and len(result["corrected_per_class"]) == 10
     assert result["corrected_per_class"][3] >= result["per_class"][3]
 
 
 def test_compare_over_seeds_reports_mean_and_spread(small_world):
-    summary = experiments.compare_over_seeds(experiments.StudentRun(width=2, epochs=1), seeds=(0, 1),
+    summary = distillation_runs.compare_over_seeds(distillation_runs.StudentRun(width=2, epochs=1), seeds=(0, 1),
                                              profile=small_world, device="cpu", progress=False)
-    for method in experiments.METHODS:
+    for method in distillation_runs.METHODS:
         runs = summary[method]["runs"]
         assert len(runs) == 2 and summary[method]["mean"] == pytest.approx(sum(runs) / 2)
     assert summary["gain"] == pytest.approx(summary["distilled"]["mean"] - summary["scratch"]["mean"])
@@ -39,10 +39,10 @@ def test_compare_over_seeds_reports_mean_and_spread(small_world):
 
 def test_bad_runs_are_named():
     with pytest.raises(ValueError, match="method must be one of"):
-        experiments.StudentRun(method="magic")
+        distillation_runs.StudentRun(method="magic")
     with pytest.raises(ValueError, match="T"):
-        experiments.StudentRun(T=0)
+        distillation_runs.StudentRun(T=0)
     with pytest.raises(ValueError, match="alpha"):
-        experiments.StudentRun(alpha=2)
+        distillation_runs.StudentRun(alpha=2)
     with pytest.raises(ValueError, match="labels"):
-        experiments.StudentRun(labels=0)
+        distillation_runs.StudentRun(labels=0)

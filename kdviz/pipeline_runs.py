@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
+import pandas as pd
 from torch import nn
 
-from kdviz import cache, config, data, distill, experiments, int8, measure, models, prune, quantization_runs, shrink, train
+from kdviz import cache, channel_pruning, config, data, distill, distillation_runs, int8, measure, models, prune, quantization_runs, train
 
 METHODS = ("distilled", "scratch")
 
@@ -31,9 +33,9 @@ class Pipeline:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
-        distill.check_temperature(self.T)
-        distill.check_alpha(self.alpha)
-        prune.check_amount(self.prune_amount, "prune_amount")
+        distill.validate_temperature(self.T)
+        distill.validate_alpha(self.alpha)
+        prune.validate_amount(self.prune_amount, "prune_amount")
         for name in ("width", "hidden", "epochs", "finetune_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -57,7 +59,7 @@ def _train(model: nn.Module, run: Pipeline, profile: config.Profile, epochs: int
     if run.method == "scratch":
         return train.fit(model, split, test, epochs=epochs, lr=lr, seed=run.seed, device=device, progress=progress,
                          description=description)
-    soft = experiments.teacher_logits("train", profile, device)
+    soft = distillation_runs.teacher_logits("train", profile, device)
     return distill.fit_student(model, soft, split, test, T=run.T, alpha=run.alpha, epochs=epochs, lr=lr,
                                seed=run.seed, device=device, progress=progress, description=description)
 
@@ -97,7 +99,7 @@ def pruned(run: Pipeline = Pipeline(), profile: config.Profile | str | None = No
                          progress, f"fine-tune the channel-pruned student, seed {run.seed}")
         return {"accuracy_pruned": before, "accuracy": history.final_test_accuracy, "seconds": history.seconds}
 
-    smaller = shrink.channel_prune(trained.cpu(), run.prune_amount)
+    smaller = channel_pruning.channel_prune(trained.cpu(), run.prune_amount)
     model, result = cache.cached_model("combined-pruned", train.teacher_key(profile, **asdict(run)), smaller, compute)
     return model.eval(), result
 
@@ -131,8 +133,6 @@ def steps(run: Pipeline = Pipeline(), profile: config.Profile | str | None = Non
 def measure_steps(pipeline_steps: Sequence[Step], min_run_time: float = 0.5):
     """A table (pandas, a row per step) of bytes, MACs, latency at batch 1 and 256, accuracy, and each step's
     size ratio and accuracy change against the first row (the teacher)."""
-    import pandas as pd
-
     if not pipeline_steps:
         raise ValueError("pipeline_steps must hold at least one step")
     rows = {}

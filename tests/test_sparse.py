@@ -1,5 +1,5 @@
-"""kdviz.shrink: sparse storage round-trips and is smaller; sparse linear layers compute the same; channel pruning
-builds a smaller model equal to the original with those channels switched off."""
+"""kdviz.sparse and kdviz.channel_pruning: sparse storage round-trips and is smaller; sparse linear layers compute
+the same; channel pruning builds a smaller model equal to the original with those channels switched off."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdviz import measure, models, prune, shrink
+from kdviz import channel_pruning, measure, models, prune, sparse
 
 
 def _pruned_teacher(amount=0.9):
@@ -19,11 +19,11 @@ def _pruned_teacher(amount=0.9):
 def test_sparse_storage_round_trips_and_is_smaller_than_dense():
     pruned = _pruned_teacher()
     dense = prune.make_permanent(pruned)
-    state = shrink.sparse_state_dict(dense)
+    state = sparse.sparse_state_dict(dense)
     assert state["16.weight"].layout == torch.sparse_csr and state["16.weight"].col_indices().dtype == torch.int32
-    restored = shrink.load_sparse_state_dict(models.build("teacher", width=8, hidden=32), state)
+    restored = sparse.load_sparse_state_dict(models.build("teacher", width=8, hidden=32), state)
     assert all(torch.equal(value, dense.state_dict()[key]) for key, value in restored.state_dict().items())
-    assert shrink.sparse_bytes(dense) < 0.4 * measure.serialized_bytes(dense)
+    assert sparse.sparse_bytes(dense) < 0.4 * measure.serialized_bytes(dense)
 
 
 def test_masks_alone_make_the_file_larger_not_smaller():
@@ -35,12 +35,12 @@ def test_masks_alone_make_the_file_larger_not_smaller():
 
 def test_sparse_linears_compute_the_same_outputs():
     pruned = _pruned_teacher().eval()
-    sparse = shrink.with_sparse_linears(pruned).eval()
-    assert isinstance(sparse[16], shrink.SparseLinear)
+    with_csr = sparse.with_sparse_linears(pruned).eval()
+    assert isinstance(with_csr[16], sparse.SparseLinear)
     x = torch.randn(5, 1, 28, 28)
     with torch.no_grad():
-        assert torch.allclose(sparse(x), pruned(x), atol=1e-5)
-        assert torch.allclose(copy.deepcopy(sparse)(x), pruned(x), atol=1e-5)  # latency_ms copies the model
+        assert torch.allclose(with_csr(x), pruned(x), atol=1e-5)
+        assert torch.allclose(copy.deepcopy(with_csr)(x), pruned(x), atol=1e-5)  # latency_ms copies the model
 
 
 def test_channel_pruning_equals_switching_those_channels_off():
@@ -50,7 +50,7 @@ def test_channel_pruning_equals_switching_those_channels_off():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
-    smaller = shrink.channel_prune(model, 0.5).eval()
+    smaller = channel_pruning.channel_prune(model, 0.5).eval()
     assert [m.out_channels for m in smaller if isinstance(m, nn.Conv2d)] == [4, 4, 8, 8]
     assert smaller[16].in_features == 8 * 49 and smaller[16].out_features == 16 and smaller[19].out_features == 10
     assert measure.count_parameters(smaller) < 0.3 * measure.count_parameters(model)
@@ -82,4 +82,4 @@ def test_channel_pruning_equals_switching_those_channels_off():
 ])
 def test_bad_input_is_named(model, amount, message):
     with pytest.raises(ValueError, match=message):
-        shrink.channel_prune(model, amount)
+        channel_pruning.channel_prune(model, amount)

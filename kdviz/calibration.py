@@ -2,14 +2,14 @@
 (min/max, percentile, or the clipping range of least error) (introduced in 03)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kdviz import config, data, quantize
-from kdviz.measure import copy_model
+from kdviz import data, models, quantize
+from kdviz.models import copy_model
 
 
 def _maxout(x: torch.Tensor) -> torch.Tensor:
@@ -38,7 +38,7 @@ def activation_samples(model: nn.Module, images: torch.Tensor, *, per_layer: int
     try:
         with torch.no_grad():
             labels = torch.zeros(len(images), dtype=torch.long)
-            for x, _ in data.batches(images, labels, batch_size, device=config.device_of(model)):
+            for x, _ in data.batches(images, labels, batch_size, device=models.device_of(model)):
                 model(x)
     finally:
         for hook in hooks:
@@ -57,7 +57,7 @@ def calibrate(values: torch.Tensor, bits: int = 8, method: str = "minmax", perce
 
     "minmax" covers every value seen; "percentile" clips the rare largest ones; "mse" picks the clipping point of
     least squared error (a search over candidate ranges)."""
-    quantize.check_bits(bits)
+    quantize.validate_bits(bits)
     if method not in CALIBRATIONS:
         raise ValueError(f"method must be one of {list(CALIBRATIONS)}, got {method!r}")
     if not 0 < percentile <= 100:

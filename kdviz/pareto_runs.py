@@ -1,0 +1,181 @@
+"""Every model of the workbook measured from the cache for one chart, its table and the README's results section
+(introduced in 05)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from torch import nn
+from tqdm.auto import tqdm
+
+from kdviz import cache, config, distillation_runs, measure, models, pipeline_runs, pruning_runs, sparse, train
+from kdviz.pareto import COSTS, pareto_front
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A model the chart may show: its name and family, how to get it (model, accuracy, MACs, stored bytes or
+    None) from the cache, and what a reader should know about its figures."""
+
+    name: str
+    family: str
+    get: Callable[[config.Profile], tuple]
+    note: str = ""
+
+
+def _zoo_model(name: str) -> Callable[[config.Profile], tuple]:
+    def get(profile: config.Profile) -> tuple:
+        model, history = train.load_or_train(name, 0, profile=profile, device="cpu", progress=False)
+        return model, history.final_test_accuracy, measure.macs(model), None
+    return get
+
+
+def _sparse_teacher(profile: config.Profile) -> tuple:
+    model, result = pruning_runs.iterative(profile, "magnitude")
+    return model, result["steps"][-1]["accuracy"], measure.macs(model), sparse.sparse_bytes(model)
+
+
+def _channel_pruned_teacher(profile: config.Profile) -> tuple:
+    model, result = pruning_runs.channel_pruned(profile)
+    return model, result["accuracy"], measure.macs(model), None
+
+
+def _int8(model: nn.Module, profile: config.Profile) -> tuple:
+    """A float model's static int8 version, its accuracy, and the float model's MACs (an int8 model has no count)."""
+    converted, accuracy = pipeline_runs.quantized(model, profile)
+    return converted, accuracy, measure.macs(model), None
+
+
+def _int8_teacher(profile: config.Profile) -> tuple:
+    return _int8(train.cached_teacher(profile, "cpu"), profile)
+
+
+def _student(width: int) -> Callable[[config.Profile], tuple]:
+    def get(profile: config.Profile) -> tuple:  # notebook 04 keeps results, not weights: costs of the architecture
+        result = distillation_runs.run_student(distillation_runs.StudentRun(width=width, T=8.0, alpha=0.9, epochs=10), profile)
+        model = models.build("student_cnn", width=width).eval()
+        return model, result["accuracy"], measure.macs(model), None
+    return get
+
+
+def _compact_student(profile: config.Profile) -> tuple:
+    model, result = pipeline_runs.student(pipeline_runs.Pipeline(), profile, device="cpu", progress=False)
+    return model, result["accuracy"], measure.macs(model), None
+
+
+def _compact_pruned(profile: config.Profile) -> tuple:
+    model, result = pipeline_runs.pruned(pipeline_runs.Pipeline(), profile, device="cpu", progress=False)
+    return model, result["accuracy"], measure.macs(model), None
+
+
+def _compact_int8(profile: config.Profile) -> tuple:
+    return _int8(pipeline_runs.pruned(pipeline_runs.Pipeline(), profile, device="cpu", progress=False)[0], profile)
+
+
+ENTRIES = (
+    _Entry("teacher", "teacher", _zoo_model("teacher")),
+    _Entry("separable twin", "architecture", _zoo_model("separable_cnn")),
+    _Entry("fire twin", "architecture", _zoo_model("fire_cnn")),
+    _Entry("teacher, 95 % pruned (CSR)", "pruned", _sparse_teacher, "stored sparse; runs dense, so its MACs and "
+           "latency are the teacher's"),
+    _Entry("teacher, 50 % channels pruned", "pruned", _channel_pruned_teacher),
+    _Entry("teacher, int8", "quantized", _int8_teacher),
+    _Entry("student w8 (distilled)", "distilled", _student(8), "notebook 04 keeps accuracies, not weights: the costs "
+           "are those of the architecture"),
+    _Entry("student w16 (distilled)", "distilled", _student(16), "as above"),
+    _Entry("compact student (distilled)", "combined", _compact_student),
+    _Entry("+ 50 % channels pruned", "combined", _compact_pruned),
+    _Entry("+ int8", "combined", _compact_int8),
+    _Entry("MLP 784-100-10", "baseline", _zoo_model("mlp")),
+)
+
+
+def collect(profile: config.Profile | str | None = None, min_run_time: float | None = None,
+            progress: bool = True) -> tuple[list[dict], list[str]]:
+    """Measure every model of the workbook found in the cache (nothing is trained): rows of name, family, accuracy,
+    bytes, MACs and latency at batch 1 and 256, and the names of the models not cached yet."""
+    profile = config.get_profile(profile)
+    min_run_time = profile.latency_min_run_time if min_run_time is None else min_run_time
+    rows, missing = [], []
+    for entry in tqdm(ENTRIES, desc="measuring the workbook's models", unit="model", disable=not progress):
+        try:
+            with cache.only_cached():
+                model, accuracy, macs, file_bytes = entry.get(profile)
+        except cache.NotCached:
+            missing.append(entry.name)
+            continue
+        rows.append({"name": entry.name, "family": entry.family, "MACs": macs,
+                     **measure.profile_model(model.cpu().eval(), accuracy=accuracy, min_run_time=min_run_time,
+                                             counts=False, file_bytes=file_bytes),
+                     "note": entry.note})
+    return rows, missing
+
+
+def table(rows: Sequence[dict], reference: str = "teacher"):
+    """The rows as a pandas DataFrame (a row per model) with sizes in kB, how many times smaller than
+    ``reference`` each is, and whether it is on the Pareto front of each cost."""
+    if not rows:
+        raise ValueError("rows must hold at least one measured model (pareto_runs.collect)")
+    frame = pd.DataFrame(rows).set_index("name")
+    frame["accuracy (%)"] = 100 * frame["accuracy"]
+    frame["kB"] = frame["bytes"] / 1e3
+    frame["MMACs"] = frame["MACs"] / 1e6
+    if reference in frame.index:
+        frame["times smaller"] = frame.loc[reference, "bytes"] / frame["bytes"]
+    for cost in COSTS:
+        frame[f"front: {cost}"] = frame.index.isin(pareto_front(rows, cost))
+    columns = ["family", "accuracy (%)", "kB", "times smaller", "MMACs", "ms @ batch 1", "ms @ batch 256",
+               *(f"front: {cost}" for cost in COSTS)]
+    return frame[[c for c in columns if c in frame.columns]]
+
+
+def _star(row: pd.Series, cost: str) -> str:
+    return " ★" if row[f"front: {cost}"] else ""
+
+
+def markdown(rows: Sequence[dict], reference: str = "teacher") -> str:
+    """The table as GitHub markdown, for the README: one line per model; a star marks a cost whose Pareto front
+    (with accuracy) the model is on."""
+    frame = table(rows, reference)
+    header = ("| model | family | accuracy | size | smaller | MACs | ms, batch 1 | ms, batch 256 |\n"
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    lines = [header]
+    for name, row in frame.iterrows():
+        smaller = f"{row['times smaller']:.1f}x" if "times smaller" in frame.columns else ""
+        lines.append(f"| {name} | {row['family']} | {row['accuracy (%)']:.2f} % | {row['kB']:,.1f} kB{_star(row, 'bytes')}"
+                     f" | {smaller} | {row['MMACs']:.2f} M | {row['ms @ batch 1']:.3f}{_star(row, 'ms @ batch 1')}"
+                     f" | {row['ms @ batch 256']:.1f}{_star(row, 'ms @ batch 256')} |")
+    return "\n".join(lines)
+
+
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def readme_section(results: dict) -> str:
+    """The README's results section (between its markers) from a saved run of :func:`collect`: where it ran, the
+    table, and the chart's picture. ``results`` holds "rows", "profile", "machine", "torch" and "chart"."""
+    for key in ("rows", "profile", "machine", "torch", "chart"):
+        if key not in results:
+            raise ValueError(f"results must have {key!r} (written by scripts/readme_results.py)")
+    return "\n".join([
+        README_START,
+        f"Measured by `scripts/readme_results.py` in the {results['profile']} profile on {results['machine']}, "
+        f"PyTorch {results['torch']}; latencies are medians of `torch.utils.benchmark` on the CPU. A star marks "
+        "the models on the Pareto front of that cost (no other model is at most as costly and at least as accurate).",
+        "",
+        markdown(results["rows"]),
+        "",
+        *(f"* {row['name']}: {row['note']}." for row in results["rows"] if row.get("note")),
+        "",
+        f"![Accuracy against size; bubble area is MACs]({results['chart']})",
+        README_END,
+    ])
+
+
+def replace_readme_section(readme: str, section: str) -> str:
+    """``readme`` with the text between the results markers replaced by ``section``."""
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README must contain {README_START} ... {README_END}")
+    return readme[:start] + section + readme[end + len(README_END):]
