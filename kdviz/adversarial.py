@@ -104,7 +104,7 @@ def _soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, T: float) -
     return -(targets * F.log_softmax(logits / T, dim=1)).sum(1).mean()
 
 
-def trained(kind: str, defence: Defence = Defence(), profile: config.Profile | str | None = None, device=None,
+def trained(kind: str, defence: Defence = Defence(), profile: config.Profile | str | None = None, device: torch.device | str | None = None,
             progress: bool = True) -> tuple[nn.Module, dict]:
     """One model of the demonstration (cached): "standard" (cross-entropy at T = 1); "defensive teacher"
     (cross-entropy on softmax(z / T)); "defensively distilled" (trained at T on the defensive teacher's soft labels
@@ -122,7 +122,7 @@ def trained(kind: str, defence: Defence = Defence(), profile: config.Profile | s
             teacher, _ = trained("defensive teacher", defence, profile, device, progress)
             targets = torch.softmax(train.predict_logits(teacher, split[0], device=device) / T, dim=1)
 
-        def loss_fn(logits, labels, soft):
+        def loss_fn(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor | None) -> torch.Tensor:
             if soft is not None:
                 return _soft_cross_entropy(logits, soft, temperature)
             return F.cross_entropy(logits / temperature, labels)

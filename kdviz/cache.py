@@ -94,7 +94,7 @@ def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dic
     return result
 
 
-def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]):
+def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]) -> object:
     """Tensors (or a dict of them) stored with ``torch.save`` and read back with ``weights_only=True``; computed
     and stored if missing or unreadable."""
     filename = f"{kind}-{key(settings)}.pt"
@@ -113,7 +113,8 @@ def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]):
     return value
 
 
-def cached_model(kind: str, settings: dict, model, compute: Callable[[object], dict]) -> tuple[object, dict]:
+def cached_model(kind: str, settings: dict, model: torch.nn.Module,
+                 compute: Callable[[torch.nn.Module], dict]) -> tuple[torch.nn.Module, dict]:
     """A model trained or pruned by ``compute(model) -> result`` (it changes the model in place), kept as weights
     plus the JSON result in one file; on a later call the weights are loaded into ``model`` instead."""
     payload = cached_tensors(kind, settings, lambda: _model_payload(model, compute(model)))
@@ -121,5 +122,5 @@ def cached_model(kind: str, settings: dict, model, compute: Callable[[object], d
     return model, json.loads(payload["result"])
 
 
-def _model_payload(model, result: dict) -> dict:
+def _model_payload(model: torch.nn.Module, result: dict) -> dict:
     return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "result": json.dumps(result)}

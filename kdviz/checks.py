@@ -26,7 +26,7 @@ class CheckResult:
     def __repr__(self) -> str:
         return ("Correct! " if self.passed else "Not yet. ") + self.message
 
-    def _repr_pretty_(self, printer, cycle) -> None:
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:
         printer.text(repr(self))
 
 
@@ -65,7 +65,8 @@ def _conv2d_parameters(in_channels: int, out_channels: int, kernel_size: int, bi
     return measure.count_parameters(nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias))
 
 
-def _conv2d_parameters_hint(got, expected, in_channels, out_channels, kernel_size, bias) -> str:
+def _conv2d_parameters_hint(got: object, expected: int, in_channels: int, out_channels: int, kernel_size: int,
+                            bias: bool) -> str:
     weights = in_channels * out_channels * kernel_size ** 2
     if bias and got == weights:
         return "you counted the weights but not the biases: a layer with bias=True has one bias per output channel."
@@ -95,7 +96,7 @@ def _conv2d_macs(in_channels: int, out_channels: int, kernel_size: int, size: in
     return measure.macs(layer, (1, in_channels, size, size))
 
 
-def _conv2d_macs_hint(got, expected, in_channels, out_channels, kernel_size, size) -> str:
+def _conv2d_macs_hint(got: object, expected: int, in_channels: int, out_channels: int, kernel_size: int, size: int) -> str:
     if got == in_channels * out_channels * kernel_size ** 2:
         return "the filters are applied at every one of the size x size output positions."
     if got == 2 * expected:
@@ -199,7 +200,8 @@ def _separable_macs(in_channels: int, out_channels: int, kernel_size: int, size:
                         (1, in_channels, size, size))
 
 
-def _separable_macs_hint(got, expected, in_channels, out_channels, kernel_size, size) -> str:
+def _separable_macs_hint(got: object, expected: int, in_channels: int, out_channels: int, kernel_size: int,
+                         size: int) -> str:
     depthwise, pointwise = kernel_size ** 2 * in_channels * size ** 2, in_channels * out_channels * size ** 2
     if got == depthwise:
         return "that is the depthwise part only; add the pointwise 1x1 convolution that mixes the channels."

@@ -239,7 +239,8 @@ def subset(images: torch.Tensor, labels: torch.Tensor, size: int | None, seed: i
     return images[chosen], labels[chosen]
 
 
-def load_profile_split(name: str, split: str, profile: config.Profile | str | None = None, seed: int = 0):
+def load_profile_split(name: str, split: str, profile: config.Profile | str | None = None,
+                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A split cut to the profile's size (quick: a small balanced subset; full: everything)."""
     profile = config.get_profile(profile)
     images, labels = load(name, split)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -44,7 +45,9 @@ def entropy(probabilities: torch.Tensor) -> torch.Tensor:
     return -(probabilities * torch.log2(probabilities.clamp_min(1e-30))).sum(-1)
 
 
-def _check_batch(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> None:
+def validate_batch(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> None:
+    """A ValueError naming what is wrong unless the student's and teacher's logits are (batch, classes) of one shape
+    and the labels are integers in 0..classes-1 (or ``UNLABELLED``), one per row."""
     _check_logits(student_logits, "student_logits")
     _check_logits(teacher_logits, "teacher_logits")
     if student_logits.dim() != 2:
@@ -52,10 +55,12 @@ def _check_batch(student_logits: torch.Tensor, teacher_logits: torch.Tensor, lab
     if student_logits.shape != teacher_logits.shape:
         raise ValueError("student_logits and teacher_logits must have the same shape (batch, classes), got "
                          f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
-    if labels.shape != student_logits.shape[:1] or labels.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"labels must be integers of shape ({student_logits.shape[0]},), "
-                         f"got {labels.dtype} {tuple(labels.shape)}")
-    classes = student_logits.shape[1]
+    _check_labels(labels, len(student_logits), student_logits.shape[1])
+
+
+def _check_labels(labels: torch.Tensor, count: int, classes: int) -> None:
+    if labels.shape != (count,) or labels.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"labels must be integers of shape ({count},), got {labels.dtype} {tuple(labels.shape)}")
     if labels.numel() and (labels.max() >= classes or labels.min() < UNLABELLED):
         raise ValueError(f"labels must be in 0..{classes - 1} (or {UNLABELLED} for unlabelled), "
                          f"got values from {int(labels.min())} to {int(labels.max())}")
@@ -86,31 +91,49 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     """
     alpha = validate_alpha(alpha)
     T = validate_temperature(T)
-    _check_batch(student_logits, teacher_logits, labels)
+    validate_batch(student_logits, teacher_logits, labels)
+    return _weighted_loss(student_logits, teacher_logits, labels, T, alpha)
+
+
+def _weighted_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                   T: float, alpha: float) -> torch.Tensor:
+    """:func:`distillation_loss` on inputs already validated (what a training loop calls for every batch)."""
     return alpha * T ** 2 * soft_loss(student_logits, teacher_logits, T) + (1 - alpha) * hard_loss(student_logits, labels)
 
 
-def loss_breakdown(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-                   T: float, alpha: float) -> dict[str, float]:
-    """Both terms of the loss at (T, alpha) and the norm of each weighted term's gradient w.r.t. the student's logits.
+@dataclass(frozen=True)
+class LossBreakdown:
+    """The distillation loss at (T, alpha), term by term, weighted as in the loss, and each weighted term's gradient
+    norm with respect to the student's logits."""
 
-    Keys: soft (T^2 * KL), hard (CE), total, soft_grad, hard_grad, soft_grad_without_T2 (what the talk's formula,
-    which omits T^2, would give).
-    """
+    T: float
+    alpha: float
+    soft: float  # alpha T² KL
+    hard: float  # (1 - alpha) CE
+    soft_grad: float  # norm of the gradient of alpha T² KL
+    hard_grad: float  # norm of the gradient of (1 - alpha) CE
+    soft_grad_without_T2: float  # norm of the gradient of alpha KL: the talk's formula, which omits T²
+
+    @property
+    def total(self) -> float:
+        return self.soft + self.hard
+
+
+def loss_breakdown(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                   T: float, alpha: float) -> LossBreakdown:
+    """Both weighted terms of :func:`distillation_loss` at (T, alpha) and their gradient norms: everything the loss
+    explorer draws."""
     alpha, T = validate_alpha(alpha), validate_temperature(T)
-    _check_batch(student_logits, teacher_logits, labels)
+    validate_batch(student_logits, teacher_logits, labels)
     logits = student_logits.detach().clone().requires_grad_(True)
     teacher = teacher_logits.detach()
     kl = soft_loss(logits, teacher, T)
     ce = hard_loss(logits, labels)
     (kl_grad,) = torch.autograd.grad(kl, logits, retain_graph=True)
     ce_grad = torch.autograd.grad(ce, logits)[0] if ce.requires_grad else torch.zeros_like(logits)
-    kl, ce = kl.item(), ce.item()
-    return {
-        "soft": T ** 2 * kl, "hard": ce, "total": alpha * T ** 2 * kl + (1 - alpha) * ce,
-        "soft_grad": float(alpha * T ** 2 * kl_grad.norm()), "hard_grad": float((1 - alpha) * ce_grad.norm()),
-        "soft_grad_without_T2": float(alpha * kl_grad.norm()),
-    }
+    return LossBreakdown(T=T, alpha=alpha, soft=alpha * T ** 2 * kl.item(), hard=(1 - alpha) * ce.item(),
+                         soft_grad=float(alpha * T ** 2 * kl_grad.norm()), hard_grad=float((1 - alpha) * ce_grad.norm()),
+                         soft_grad_without_T2=float(alpha * kl_grad.norm()))
 
 
 def gradient_scaling(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -153,12 +176,14 @@ def fit_student(student: nn.Module, teacher_logits: torch.Tensor, train_split: t
     """
     T, alpha = validate_temperature(T), validate_alpha(alpha)
     images, labels = train_split
-    if teacher_logits.shape[0] != len(labels):
-        raise ValueError(f"teacher_logits must have one row per training image ({len(labels)}), "
+    _check_logits(teacher_logits, "teacher_logits")
+    if teacher_logits.dim() != 2 or teacher_logits.shape[0] != len(labels):
+        raise ValueError(f"teacher_logits must have one row per training image ({len(labels)}, classes), "
                          f"got {tuple(teacher_logits.shape)}")
+    _check_labels(labels, len(labels), teacher_logits.shape[1])  # once here, not on every batch
 
     def loss_fn(student_logits: torch.Tensor, batch_labels: torch.Tensor, batch_teacher: torch.Tensor) -> torch.Tensor:
-        return distillation_loss(student_logits, batch_teacher, batch_labels, T, alpha)
+        return _weighted_loss(student_logits, batch_teacher, batch_labels, T, alpha)
 
     return train.fit(student, train_split, test, epochs=epochs, lr=lr, batch_size=batch_size,
                      weight_decay=weight_decay, augmentation=False, seed=seed, device=device, progress=progress,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -61,7 +62,7 @@ def _bias_for_prior(logits: torch.Tensor, label: int, share: float) -> float:
     return high
 
 
-def _train(run: StudentRun, profile: config.Profile, device, progress: bool) -> dict:
+def _train(run: StudentRun, profile: config.Profile, device: torch.device | str | None, progress: bool) -> dict:
     images, true_labels = data.load_profile_split("fashion-mnist", "train", profile)
     test_images, test_labels = data.load_profile_split("fashion-mnist", "test", profile)
     soft = teacher_logits("train", profile, device)
@@ -114,7 +115,8 @@ def run_student(run: StudentRun, profile: config.Profile | str | None = None,
     return cache.cached_result("student", settings, lambda: _train(run, profile, device, progress))
 
 
-def compare_over_seeds(base: StudentRun, seeds=(0, 1, 2), profile=None, device=None, progress: bool = True) -> dict:
+def compare_over_seeds(base: StudentRun, seeds: Sequence[int] = (0, 1, 2), profile: config.Profile | str | None = None,
+                       device: torch.device | str | None = None, progress: bool = True) -> dict:
     """Scratch and distilled accuracy of ``base`` over seeds: {method: {"runs": [...], "mean", "sd"}}."""
     summary = {}
     for method in METHODS:

@@ -94,7 +94,7 @@ def profile_model(model: nn.Module, *, accuracy: float | None = None, min_run_ti
 
 
 def summary(models: dict[str, nn.Module], accuracies: dict[str, float] | None = None, *,
-            min_run_time: float = 0.5, counts: bool = True, file_bytes: dict[str, int] | None = None):
+            min_run_time: float = 0.5, counts: bool = True, file_bytes: dict[str, int] | None = None) -> pd.DataFrame:
     """One table (a pandas DataFrame, a row per model) of parameters, non-zeros, bytes, MACs, latency, accuracy
     (``counts`` and ``file_bytes`` as in :func:`profile_model`)."""
     if not models:
@@ -117,7 +117,7 @@ def layer_costs(model: nn.Module, input_shape: tuple[int, ...] = (1, *zoo.INPUT_
     shapes: dict[str, tuple[int, ...]] = {}
 
     def remember_input_shape(name: str):
-        def hook(module, inputs, output) -> None:
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             shapes.setdefault(name, tuple(inputs[0].shape))
         return hook
 
@@ -138,7 +138,7 @@ def memory_traffic(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     (float32; caches ignored). MACs per byte of this says whether a layer is compute- or memory-bound (01)."""
     total = 0
 
-    def count(module, inputs, output) -> None:
+    def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         nonlocal total
         weights = sum(p.numel() for p in module.parameters(recurse=False))
         total += 4 * (inputs[0].numel() + output.numel() + weights)

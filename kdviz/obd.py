@@ -69,7 +69,7 @@ def _per_sample_gradients(model: nn.Module):
     params = {name: p.detach() for name, p in model.named_parameters()}
     buffers = dict(model.named_buffers())
 
-    def loss_one(params, x, y):
+    def loss_one(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(functional_call(model, (params, buffers), (x.unsqueeze(0),)), y.unsqueeze(0))
 
     return params, vmap(grad(loss_one), in_dims=(None, 0, 0))

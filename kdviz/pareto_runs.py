@@ -112,7 +112,7 @@ def collect(profile: config.Profile | str | None = None, min_run_time: float | N
     return rows, missing
 
 
-def table(rows: Sequence[dict], reference: str = "teacher"):
+def table(rows: Sequence[dict], reference: str = "teacher") -> pd.DataFrame:
     """The rows as a pandas DataFrame (a row per model) with sizes in kB, how many times smaller than
     ``reference`` each is, and whether it is on the Pareto front of each cost."""
     if not rows:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 
 import pandas as pd
+import torch
 from torch import nn
 
 from kdviz import cache, channel_pruning, config, data, distill, distillation_runs, int8, measure, models, prune, quantization_runs, train
@@ -51,7 +52,7 @@ class Step(NamedTuple):
     macs: int
 
 
-def _train(model: nn.Module, run: Pipeline, profile: config.Profile, epochs: int, lr: float, device,
+def _train(model: nn.Module, run: Pipeline, profile: config.Profile, epochs: int, lr: float, device: torch.device | str | None,
            progress: bool, description: str) -> train.History:
     """Train with the run's loss: the alpha/T loss against the teacher's logits, or cross-entropy on the labels."""
     split = data.load_profile_split("fashion-mnist", "train", profile)
@@ -69,7 +70,7 @@ def _fresh_student(run: Pipeline) -> nn.Module:
     return models.build("compact_cnn", width=run.width, hidden=run.hidden)
 
 
-def student(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device=None,
+def student(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device: torch.device | str | None = None,
             progress: bool = True) -> tuple[nn.Module, dict]:
     """Step 1: the compact student trained by the run's method (cached weights): the model and {"accuracy", ...}."""
     profile = config.get_profile(profile)
@@ -85,7 +86,7 @@ def student(run: Pipeline = Pipeline(), profile: config.Profile | str | None = N
     return model.eval(), result
 
 
-def pruned(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device=None,
+def pruned(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device: torch.device | str | None = None,
            progress: bool = True) -> tuple[nn.Module, dict]:
     """Step 2: the student without ``prune_amount`` of its channels and hidden units (a smaller dense model),
     fine-tuned with the same loss (cached): the model, its accuracy before and after fine-tuning."""
@@ -115,7 +116,7 @@ def quantized(model: nn.Sequential, profile: config.Profile | str | None = None)
 STEP_NAMES = ("teacher", "student", "pruned", "int8")
 
 
-def steps(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device=None,
+def steps(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device: torch.device | str | None = None,
           progress: bool = True) -> list[Step]:
     """The teacher and the three steps of one run, each with its test accuracy (the trained models are cached)."""
     profile = config.get_profile(profile)
@@ -130,7 +131,7 @@ def steps(run: Pipeline = Pipeline(), profile: config.Profile | str | None = Non
             Step("+ int8", smallest, smallest_accuracy, measure.macs(smaller))]
 
 
-def measure_steps(pipeline_steps: Sequence[Step], min_run_time: float = 0.5):
+def measure_steps(pipeline_steps: Sequence[Step], min_run_time: float = 0.5) -> pd.DataFrame:
     """A table (pandas, a row per step) of bytes, MACs, latency at batch 1 and 256, accuracy, and each step's
     size ratio and accuracy change against the first row (the teacher)."""
     if not pipeline_steps:
@@ -147,7 +148,8 @@ def measure_steps(pipeline_steps: Sequence[Step], min_run_time: float = 0.5):
     return table
 
 
-def over_seeds(base: Pipeline = Pipeline(), seeds: Sequence[int] = (0, 1), profile=None, device=None,
+def over_seeds(base: Pipeline = Pipeline(), seeds: Sequence[int] = (0, 1), profile: config.Profile | str | None = None,
+               device: torch.device | str | None = None,
                progress: bool = True) -> dict[str, dict]:
     """Each step's accuracy over seeds: {step name: {"runs": [...], "mean", "sd"}} (the teacher is seed 0's)."""
     if not seeds:

@@ -6,15 +6,19 @@ from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import torch
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from kdviz.distill import entropy, soft_targets
+from kdviz.distill import LossBreakdown, entropy, soft_targets
 from kdviz.landscape import GROUPS, group
 from kdviz.pareto import COSTS, FAMILIES, pareto_front
+from kdviz.train import History
 
 # Okabe & Ito's palette, safe for the common colour-vision deficiencies
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -39,10 +43,10 @@ def use_style() -> None:
         shell.run_line_magic("matplotlib", "inline")  # so a returned Figure is shown as a picture
 
 
-def _plain_log_ticks(ax, which: str = "xy") -> None:
+def _plain_log_ticks(ax: Axes, which: str = "xy") -> None:
     """Label log axes 1, 2, 5, 10, 20, 50... in plain numbers instead of 2 x 10^0 (readable when projected)."""
-    def minor_for(axis):
-        def minor(value: float, _) -> str:
+    def minor_for(axis: Axis) -> FuncFormatter:
+        def minor(value: float, _: int) -> str:
             low, high = sorted(abs(v) for v in axis.get_view_interval())
             if low > 0 and high / low > 300:  # over two and a half decades, 2 and 5 labels would collide
                 return ""
@@ -59,11 +63,11 @@ def _figure(width: float, height: float, **kwargs) -> Figure:
     return Figure(figsize=(width, height), layout="constrained", **kwargs)
 
 
-def _as_numpy(images) -> np.ndarray:
+def _as_numpy(images: torch.Tensor | np.ndarray) -> np.ndarray:
     return images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
 
 
-def plot_images(images, titles: Sequence[str] | None = None, columns: int = 8, size: float = 1.6,
+def plot_images(images: torch.Tensor | np.ndarray, titles: Sequence[str] | None = None, columns: int = 8, size: float = 1.6,
                 suptitle: str | None = None) -> Figure:
     """A grid of greyscale images (N, 28, 28), optionally titled."""
     pictures = _as_numpy(images)
@@ -84,7 +88,7 @@ def plot_images(images, titles: Sequence[str] | None = None, columns: int = 8, s
     return fig
 
 
-def plot_class_examples(images, labels, classes: Sequence[str], per_class: int = 4) -> Figure:
+def plot_class_examples(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], per_class: int = 4) -> Figure:
     """``per_class`` examples of every class, one column a class, named on top."""
     pictures, targets = _as_numpy(images), _as_numpy(labels)
     fig = _figure(1.45 * len(classes), 1.45 * per_class + 0.4)
@@ -116,7 +120,7 @@ def plot_class_balance(counts: dict[str, torch.Tensor], classes: Sequence[str]) 
     return fig
 
 
-def plot_history(history, title: str = "Training") -> Figure:
+def plot_history(history: History, title: str = "Training") -> Figure:
     """Loss and accuracy per epoch, train against test."""
     records = history.records
     if not records:
@@ -173,7 +177,7 @@ _COMPARISON_COLUMNS = (("bytes", "size (MB)", 1e-6, True), ("MACs", "MMACs per i
                        ("accuracy", "test accuracy (%)", 100, False))
 
 
-def plot_comparison(table) -> Figure:
+def plot_comparison(table: pd.DataFrame) -> Figure:
     """The :func:`kdviz.measure.summary` table as bars: size, MACs, latency (log scales) and accuracy (with error
     bars where the table has an "accuracy sd" column: the spread over seeds)."""
     columns = [c for c in _COMPARISON_COLUMNS if c[0] in table.columns and table[c[0]].notna().any()]
@@ -287,7 +291,7 @@ def _probability_label(p: float) -> str:
     return f"{p:.2f}" if p >= 0.01 else f"{p:.1e}"
 
 
-def plot_class_probabilities(image, probabilities, classes: Sequence[str], *, label: int | None = None,
+def plot_class_probabilities(image: torch.Tensor, probabilities: torch.Tensor, classes: Sequence[str], *, label: int | None = None,
                              title: str = "", log_scale: bool = True, floor: float = 1e-20) -> Figure:
     """An image beside its class probabilities as horizontal bars (log scale: dark knowledge is tiny)."""
     probabilities = _as_numpy(probabilities).astype(float)
@@ -319,7 +323,7 @@ def plot_class_probabilities(image, probabilities, classes: Sequence[str], *, la
     return fig
 
 
-def plot_temperatures(logits, classes: Sequence[str], temperatures: Sequence[float] = (1, 4, 20),
+def plot_temperatures(logits: torch.Tensor, classes: Sequence[str], temperatures: Sequence[float] = (1, 4, 20),
                       label: int | None = None) -> Figure:
     """The same logits softened at several temperatures, side by side (linear scale)."""
     logits = torch.as_tensor(logits, dtype=torch.float32)
@@ -361,7 +365,7 @@ def plot_gradient_scaling(scaling: dict[str, list[float]]) -> Figure:
     return fig
 
 
-def plot_class_similarity(similarity, classes: Sequence[str], title: str = "What the teacher finds alike") -> Figure:
+def plot_class_similarity(similarity: torch.Tensor, classes: Sequence[str], title: str = "What the teacher finds alike") -> Figure:
     """Row c: the teacher's average probability for each class over images of true class c (log colour scale)."""
     matrix = _as_numpy(similarity).astype(float)
     fig = _figure(9, 7.5)
@@ -382,26 +386,26 @@ def to_png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def plot_loss_breakdown(parts: dict[str, float], T: float, alpha: float) -> Figure:
+def plot_loss_breakdown(parts: LossBreakdown) -> Figure:
     """The two weighted terms of the distillation loss and their gradient norms (from distill.loss_breakdown)."""
     fig = Figure(figsize=(11, 3.8))  # fixed layout: redrawn by sliders
     fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.8, wspace=0.85)
     loss_ax, grad_ax = fig.subplots(1, 2)
     names = ["soft: alpha T² KL", "hard: (1 - alpha) CE"]
-    losses = [alpha * parts["soft"], (1 - alpha) * parts["hard"]]
-    grads = [parts["soft_grad"], parts["hard_grad"]]
+    losses = [parts.soft, parts.hard]
+    grads = [parts.soft_grad, parts.hard_grad]
     colors = [OKABE_ITO[0], OKABE_ITO[1]]
     loss_ax.barh(names, losses, color=colors)
     grad_ax.barh(names, grads, color=colors)
-    grad_ax.barh(["soft without T²"], [parts["soft_grad_without_T2"]], color=OKABE_ITO[5])
-    for ax, values in ((loss_ax, losses), (grad_ax, grads + [parts["soft_grad_without_T2"]])):
+    grad_ax.barh(["soft without T²"], [parts.soft_grad_without_T2], color=OKABE_ITO[5])
+    for ax, values in ((loss_ax, losses), (grad_ax, grads + [parts.soft_grad_without_T2])):
         for y, value in enumerate(values):
             ax.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points", va="center")
         ax.invert_yaxis()
         ax.margins(x=0.25)
     loss_ax.set(title="weighted loss terms", xlabel="loss")
     grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
-    fig.suptitle(f"T = {T:.3g}, alpha = {alpha:.2f}: total loss {parts['total']:.3f}")
+    fig.suptitle(f"T = {parts.T:.3g}, alpha = {parts.alpha:.2f}: total loss {parts.total:.3f}")
     return fig
 
 
@@ -514,7 +518,7 @@ def plot_sparsity_curves(curves: dict[str, list[dict]], baseline: float | None =
     return fig
 
 
-def plot_sparsity_state(weights, sparsity: float, threshold: float, curve: list[dict]) -> Figure:
+def plot_sparsity_state(weights: torch.Tensor, sparsity: float, threshold: float, curve: list[dict]) -> Figure:
     """One state of the sparsity explorer: the weight histogram with the pruned band, and the measured accuracy
     curve with the chosen sparsity marked (notebook 02)."""
     values = _as_numpy(weights).ravel()
@@ -542,7 +546,7 @@ def plot_sparsity_state(weights, sparsity: float, threshold: float, curve: list[
     return fig
 
 
-def plot_diagonal_estimates(exact, estimates: dict) -> Figure:
+def plot_diagonal_estimates(exact: dict[str, torch.Tensor], estimates: dict) -> Figure:
     """Each estimate of the Hessian diagonal against the exact one, entry by entry (symmetric-log axes, so the
     negative estimates show)."""
     target = torch.cat([t.flatten() for t in exact.values()]).numpy()
@@ -634,7 +638,8 @@ def plot_iterative_pruning(runs: dict[str, list[dict]], baseline: float) -> Figu
     return fig
 
 
-def plot_quantization_state(weights, levels, bits: int, error: dict[str, float], curve: list[dict] | None = None,
+def plot_quantization_state(weights: torch.Tensor, levels: torch.Tensor, bits: int, error: dict[str, float],
+                            curve: list[dict] | None = None,
                             title: str = "") -> Figure:
     """One state of the bit-depth explorer: the weights' histogram with the grid's levels drawn over it, the error,
     and (if given) the measured accuracy against bits with this depth marked (notebook 03)."""
@@ -703,7 +708,7 @@ def plot_activation_ranges(samples: dict, title: str = "The teacher's activation
     return fig
 
 
-def _label_without_overlap(ax, points: Sequence[tuple[float, float]], labels: Sequence[str],
+def _label_without_overlap(ax: Axes, points: Sequence[tuple[float, float]], labels: Sequence[str],
                            bold: Sequence[bool]) -> None:
     """Annotate each point, trying offsets around it in turn until the label overlaps no earlier label."""
     canvas = ax.figure.canvas if hasattr(ax.figure.canvas, "get_renderer") else FigureCanvasAgg(ax.figure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from kdviz import cache, channel_pruning, config, data, models, obd, prune, train
@@ -48,7 +49,8 @@ def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[f
                                                      description="OBD")}
 
     curves = ["magnitude (global)", "magnitude (per layer)", "OBD (global)"]
-    return cache.cached_result("one-shot", train.teacher_key(profile, ("saliency_images",), sparsities=list(sparsities), curves=curves), compute)
+    settings = train.teacher_key(profile, ("saliency_images",), sparsities=list(sparsities), curves=curves)
+    return cache.cached_result("one-shot", settings, compute)
 
 
 def loss_prediction(profile: config.Profile | str | None = None, fractions: Sequence[float] | None = None) -> dict:
@@ -82,7 +84,7 @@ def sensitivity(profile: config.Profile | str | None = None,
 
 def iterative(profile: config.Profile | str | None = None, method: str = "magnitude",
               schedule: Sequence[float] | None = None, epochs_per_step: int = 1, lr: float = 0.01,
-              device=None) -> tuple[nn.Module, dict]:
+              device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
     """The teacher pruned step by step to each sparsity of ``schedule`` with fine-tuning after each step, ranking
     by magnitude or by OBD saliency recomputed at every step (OBD's own procedure). Cached weights and records."""
     profile = config.get_profile(profile)
@@ -110,7 +112,7 @@ def iterative(profile: config.Profile | str | None = None, method: str = "magnit
 
 
 def channel_pruned(profile: config.Profile | str | None = None, amount: float = 0.5, epochs: int = 5,
-                   lr: float = 0.02, device=None) -> tuple[nn.Module, dict]:
+                   lr: float = 0.02, device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
     """The teacher without ``amount`` of its channels and hidden units (a smaller dense model), fine-tuned
     (cached): the model and its accuracy before and after fine-tuning."""
     profile = config.get_profile(profile)

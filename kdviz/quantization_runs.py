@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from kdviz import cache, calibration, config, data, models, quantize, train
@@ -11,7 +12,7 @@ from kdviz import cache, calibration, config, data, models, quantize, train
 SCHEMES = {"per tensor": False, "per channel": True}
 
 
-def calibration_images(profile: config.Profile | str | None = None):
+def calibration_images(profile: config.Profile | str | None = None) -> torch.Tensor:
     """Training images the activation ranges are observed on (``profile.calibration_images``), balanced, fixed."""
     profile = config.get_profile(profile)
     images, labels = data.load_profile_split("fashion-mnist", "train", profile)
@@ -51,7 +52,7 @@ def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[
 
 
 def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int = 2, lr: float = 0.01,
-        device=None) -> tuple[nn.Module, dict]:
+        device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
     """The teacher fine-tuned with its weights fake-quantized to ``bits`` per channel (straight-through
     gradients), against the same depth without training (post-training quantization). Cached."""
     profile = config.get_profile(profile)

@@ -58,7 +58,7 @@ class SparseLinear(nn.Module):
         self.weight = nn.Parameter(_to_csr(linear.weight.detach()), requires_grad=False)
         self.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False) if linear.bias is not None else None
 
-    def __deepcopy__(self, memo) -> "SparseLinear":  # sparse CSR tensors cannot be deep-copied directly
+    def __deepcopy__(self, memo: dict) -> SparseLinear:  # sparse CSR tensors cannot be deep-copied directly
         dense = nn.Linear(self.weight.shape[1], self.weight.shape[0], bias=self.bias is not None)
         with torch.no_grad():
             dense.weight.copy_(self.weight.to_dense())

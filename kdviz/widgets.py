@@ -6,11 +6,12 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import torch
 from IPython.display import display
+from matplotlib.figure import Figure
 
 from kdviz import architectures, data, distill, pareto, plots, prune, quantize
 
 
-def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8):
+def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8) -> widgets.interactive:
     """Browse a data set one class at a time (notebook 00): a class dropdown and a position slider."""
     if count <= 0:
         raise ValueError(f"count must be positive, got {count!r}")
@@ -29,7 +30,7 @@ def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequen
     )
 
 
-def convolution_view(in_channels: int, out_channels: int, kernel_size: int, size: int, squeeze: int):
+def convolution_view(in_channels: int, out_channels: int, kernel_size: int, size: int, squeeze: int) -> Figure:
     """Compute and draw one state of the convolution explorer: four layers mapping M to N channels (notebook 01)."""
     costs = architectures.compare_costs(in_channels, out_channels, kernel_size, size, squeeze)
     ratio = architectures.separable_ratio(out_channels, kernel_size)
@@ -66,7 +67,7 @@ def convolution_explorer(in_channels: int = 32, out_channels: int = 64, kernel_s
 
 
 def temperature_view(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
-                     classes: Sequence[str], index: int, T: float, log_scale: bool = True):
+                     classes: Sequence[str], index: int, T: float, log_scale: bool = True) -> Figure:
     """Compute and draw one state of the temperature explorer: the image and its soft targets at T (notebook 04)."""
     probabilities = distill.soft_targets(teacher_logits[index], T)
     bits = float(distill.entropy(probabilities))
@@ -92,7 +93,7 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
     scale = widgets.ToggleButtons(options=[("log scale", True), ("linear", False)], value=True)
     picture = widgets.Image(format="png")
 
-    def redraw(_=None) -> None:
+    def redraw(_: object = None) -> None:
         members = per_class[label.value]
         if len(members) == 0:
             return
@@ -110,14 +111,15 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
 def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
                   T: float = 8.0, alpha: float = 0.9) -> widgets.VBox:
     """Drag T and alpha over a real batch: both loss terms and their gradient norms (notebook 04)."""
-    distill.loss_breakdown(student_logits, teacher_logits, labels, T, alpha)  # checks T, alpha, shapes first
+    distill.validate_temperature(T), distill.validate_alpha(alpha)  # before a slider silently clamps them
+    distill.validate_batch(student_logits, teacher_logits, labels)
     temperature = widgets.FloatSlider(value=T, min=0.5, max=20.0, step=0.5, description="T")
     weight = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
     picture = widgets.Image(format="png")
 
-    def redraw(_=None) -> None:
+    def redraw(_: object = None) -> None:
         parts = distill.loss_breakdown(student_logits, teacher_logits, labels, temperature.value, weight.value)
-        picture.value = plots.to_png(plots.plot_loss_breakdown(parts, temperature.value, weight.value))
+        picture.value = plots.to_png(plots.plot_loss_breakdown(parts))
 
     temperature.observe(redraw, names="value")
     weight.observe(redraw, names="value")
@@ -125,7 +127,7 @@ def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, la
     return widgets.VBox([widgets.HBox([temperature, weight]), picture])
 
 
-def sparsity_view(weights: torch.Tensor, curve: list[dict], sparsity: float):
+def sparsity_view(weights: torch.Tensor, curve: list[dict], sparsity: float) -> Figure:
     """Compute and draw one state of the sparsity explorer (notebook 02)."""
     return plots.plot_sparsity_state(weights, sparsity, prune.global_threshold(weights, sparsity), curve)
 
@@ -144,7 +146,7 @@ def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float 
                                  readout_format=".0%")
     picture = widgets.Image(format="png")
 
-    def redraw(_=None) -> None:
+    def redraw(_: object = None) -> None:
         picture.value = plots.to_png(sparsity_view(weights, curve, slider.value))
 
     slider.observe(redraw, names="value")
@@ -152,7 +154,7 @@ def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float 
     return widgets.VBox([slider, picture])
 
 
-def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: list[dict] | None = None):
+def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: list[dict] | None = None) -> Figure:
     """Compute and draw one state of the bit-depth explorer (notebook 03)."""
     params = quantize.choose_qparams(weights, bits, symmetric)
     approximation = quantize.round_trip(weights, params)
@@ -170,7 +172,7 @@ def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: 
     scheme = widgets.ToggleButtons(options=[("symmetric", True), ("asymmetric", False)], value=True)
     picture = widgets.Image(format="png")
 
-    def redraw(_=None) -> None:
+    def redraw(_: object = None) -> None:
         picture.value = plots.to_png(bits_view(weights, depth.value, scheme.value, curve))
 
     depth.observe(redraw, names="value")
@@ -179,7 +181,7 @@ def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: 
     return widgets.VBox([widgets.HBox([depth, scheme]), picture])
 
 
-def pareto_view(rows: Sequence[dict], cost: str = "bytes", families: Sequence[str] | None = None):
+def pareto_view(rows: Sequence[dict], cost: str = "bytes", families: Sequence[str] | None = None) -> Figure:
     """Compute and draw one state of the Pareto explorer: the chosen families' models and their front (notebook 05)."""
     shown = [r for r in rows if families is None or r["family"] in families]
     if not shown:
@@ -199,7 +201,7 @@ def pareto_explorer(rows: Sequence[dict], cost: str = "bytes") -> widgets.VBox:
     chosen = widgets.SelectMultiple(options=present, value=tuple(present), description="families", rows=len(present))
     picture = widgets.Image(format="png")
 
-    def redraw(_=None) -> None:
+    def redraw(_: object = None) -> None:
         if chosen.value:
             picture.value = plots.to_png(pareto_view(rows, axis.value, chosen.value))
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh), then run every test: unit tests, every notebook re-executed by nbval in the quick
-# profile, and the browser smoke test of JupyterLab in headless Chromium. Extra arguments go to pytest.
+# Set up (scripts/setup.sh), then run every test: ruff (lint and import order) and lint-imports (kdviz's layers),
+# unit tests, every notebook re-executed by nbval in the quick profile, and the browser tests of the widgets in
+# headless Chromium. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -15,6 +16,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 command -v chromium >/dev/null 2>&1 && export KDVIZ_REQUIRE_BROWSER=1
+
+echo "== ruff: lint and import order"
+.venv/bin/ruff check kdviz tests scripts benchmarks notebooks
+echo "== lint-imports: kdviz's layers (pyproject.toml)"
+.venv/bin/lint-imports --no-cache
 
 # a fresh cache, so the notebooks train their quick models from scratch, as on a new machine
 export KDVIZ_HOME="$PWD/.kdviz-test-home"

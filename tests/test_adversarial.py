@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdviz import adversarial, models
+from kdviz import adversarial, data, models
 
 
 def test_fgsm_step_moves_every_pixel_by_epsilon_within_range():
@@ -58,7 +58,6 @@ def test_the_three_models_train_cache_and_are_attacked(small_world, monkeypatch)
 def test_on_pixels_standardises_like_the_data_pipeline():
     images = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
     model = models.student_cnn(width=2).eval()
-    from kdviz import data
     assert torch.allclose(adversarial.on_pixels(model)(adversarial.pixels(images)), model(data.normalize(images)),
                           atol=1e-5)
 

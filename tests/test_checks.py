@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdviz import checks
+from kdviz import checks, distill
 
 
 def right_parameters(i, o, k, bias):
@@ -51,8 +51,6 @@ def test_soft_targets_check():
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
 def test_distillation_loss_check():
     from torch.nn import functional as F
-
-    from kdviz import distill
 
     def kl(s, t, T):
         return F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="batchmean")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from conftest import striped_images
-from kdviz import distill
+from kdviz import distill, models, train
 
 
 @pytest.fixture
@@ -78,9 +78,12 @@ def test_breakdown_agrees_with_the_loss(batch):
     student, teacher, labels = batch
     parts = distill.loss_breakdown(student, teacher, labels, 8, 0.9)
     loss = distill.distillation_loss(student, teacher, labels, 8, 0.9)
-    assert parts["total"] == pytest.approx(loss.item(), rel=1e-5)
-    assert parts["soft_grad"] == pytest.approx(64 * parts["soft_grad_without_T2"], rel=1e-5)
-    assert distill.loss_breakdown(student, teacher, labels, 8, 1.0)["hard_grad"] == 0
+    assert parts.total == pytest.approx(loss.item(), rel=1e-5)
+    assert parts.soft == pytest.approx(0.9 * 64 * distill.soft_loss(student, teacher, 8).item(), rel=1e-5)
+    assert parts.hard == pytest.approx(0.1 * distill.hard_loss(student, labels).item(), rel=1e-5)
+    assert parts.soft_grad == pytest.approx(64 * parts.soft_grad_without_T2, rel=1e-5)
+    assert (parts.T, parts.alpha) == (8.0, 0.9)
+    assert distill.loss_breakdown(student, teacher, labels, 8, 1.0).hard_grad == 0
 
 
 def test_unlabelled_examples_learn_from_the_teacher_only(batch):
@@ -133,8 +136,6 @@ def test_class_similarity_rows_are_average_soft_targets():
 
 
 def test_a_student_learns_from_soft_targets_alone():
-    from kdviz import models, train
-
     images, labels = striped_images(400, 0)
     teacher_logits = nn.functional.one_hot(labels, 10).float() * 6  # a confident, correct "teacher"
     unlabelled = torch.full_like(labels, distill.UNLABELLED)
@@ -148,3 +149,19 @@ def test_a_student_learns_from_soft_targets_alone():
         distill.fit_student(student, teacher_logits[:10], (images, labels), T=4, alpha=0.5, epochs=1, lr=0.1)
     with pytest.raises(ValueError, match="augmentation must be False"):
         train.fit(student, (images, labels), epochs=1, lr=0.1, augmentation=True, extra=teacher_logits)
+
+
+def test_a_fit_validates_its_inputs_once_not_on_every_batch(monkeypatch):
+    images, labels = striped_images(200, 0)
+    teacher_logits = nn.functional.one_hot(labels, 10).float() * 6
+    calls = []
+    original = distill._check_labels
+    monkeypatch.setattr(distill, "_check_labels", lambda *a: calls.append(a[1]) or original(*a))
+    distill.fit_student(models.build("mlp", hidden=8), teacher_logits, (images, labels), T=4, alpha=0.5, epochs=2,
+                        lr=0.1, batch_size=20, device="cpu", progress=False)  # 20 batches
+    assert calls == [200]
+    wrong = labels.clone()
+    wrong[7] = 10
+    with pytest.raises(ValueError, match=r"labels must be in 0\.\.9 \(or -1 for unlabelled\), got values from 0 to 10"):
+        distill.fit_student(models.build("mlp", hidden=8), teacher_logits, (images, wrong), T=4, alpha=0.5, epochs=1,
+                            lr=0.1, device="cpu", progress=False)

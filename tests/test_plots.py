@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from kdviz import landscape, plots
+from kdviz import architectures, calibration, distill, landscape, plots, quantize
 from kdviz.data import CLASSES
 from kdviz.train import History
 
@@ -71,8 +71,6 @@ def test_comparison_plot_shows_each_measure():
 
 
 def test_convolution_costs_annotate_each_saving():
-    from kdviz import architectures
-
     fig = plots.plot_convolution_costs(architectures.compare_costs(32, 64, 3, 14, 8), "a title")
     parameters, work = fig.axes
     assert [p.get_width() for p in work.patches] == [3_612_672, 457_856, 953_344, 551_936]
@@ -114,9 +112,11 @@ def test_temperature_and_distillation_figures():
     assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 2
     fig = plots.plot_class_similarity(torch.eye(10), CLASSES["fashion-mnist"])
     assert fig.axes[0].images[0].get_array().shape == (10, 10)
-    parts = {"soft": 2.0, "hard": 1.0, "total": 1.9, "soft_grad": 0.2, "hard_grad": 0.1, "soft_grad_without_T2": 0.01}
-    fig = plots.plot_loss_breakdown(parts, 4, 0.9)
+    parts = distill.LossBreakdown(T=4, alpha=0.9, soft=1.8, hard=0.1, soft_grad=0.2, hard_grad=0.1,
+                                  soft_grad_without_T2=0.01)
+    fig = plots.plot_loss_breakdown(parts)
     assert [p.get_width() for p in fig.axes[0].patches] == pytest.approx([1.8, 0.1])
+    assert fig.texts[0].get_text() == "T = 4, alpha = 0.90: total loss 1.900"
 
 
 def test_experiment_figures():
@@ -158,8 +158,6 @@ def test_pruning_figures_draw_their_data():
 
 
 def test_quantization_figures_draw_their_data():
-    from kdviz import calibration, quantize
-
     weights = torch.randn(2000, generator=torch.Generator().manual_seed(0))
     params = quantize.choose_qparams(weights, 3, symmetric=True)
     curve = [{"bits": b, "accuracy": a} for b, a in ((8, 0.93), (4, 0.92), (2, 0.5))]

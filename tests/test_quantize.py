@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch.ao.quantization import MinMaxObserver, PerChannelMinMaxObserver
 
+from kdviz import models
 from kdviz import quantize as q
 
 
@@ -95,8 +96,6 @@ def test_straight_through_gradient_is_the_identity():
 
 
 def test_quantize_weights_puts_every_weight_on_its_grid_and_leaves_the_rest():
-    from kdviz import models
-
     torch.manual_seed(0)
     model = models.build("teacher", width=4, hidden=16)
     quantized = q.quantize_weights(model, bits=3)

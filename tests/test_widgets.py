@@ -113,15 +113,14 @@ def test_loss_explorer_redraws_with_alpha_and_T(monkeypatch):
     temperature, alpha = explorer.children[0].children
     seen = []
     original = widgets.plots.plot_loss_breakdown
-    monkeypatch.setattr(widgets.plots, "plot_loss_breakdown", lambda parts, T, a: seen.append((parts, T, a)) or
-                        original(parts, T, a))
+    monkeypatch.setattr(widgets.plots, "plot_loss_breakdown", lambda parts: seen.append(parts) or original(parts))
     before = explorer.children[1].value
     alpha.value = 0.2
     temperature.value = 2.0
     assert explorer.children[1].value != before
-    parts, T, a = seen[-1]
-    assert (T, a) == (2.0, 0.2)
-    assert parts["total"] == pytest.approx(widgets.distill.distillation_loss(student, teacher, labels, 2.0, 0.2).item(),
+    parts = seen[-1]
+    assert (parts.T, parts.alpha) == (2.0, 0.2)
+    assert parts.total == pytest.approx(widgets.distill.distillation_loss(student, teacher, labels, 2.0, 0.2).item(),
                                            rel=1e-5)
     with pytest.raises(ValueError, match="same shape"):
         widgets.loss_explorer(student, teacher[:, :5], labels)
