@@ -1,4 +1,5 @@
-"""Exercise checkers: run the learner's function on small known cases, say what is wrong, give a hint."""
+"""Exercise checks, in notebook order: run the learner's function on small known cases, say what is wrong, give a
+hint."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,6 +13,9 @@ from torch.nn.utils import prune as torch_prune
 from kdviz import architectures, distill, measure, quantize
 from kdviz.pareto import pareto_front
 
+# ==============================================================================================================
+# Shared by every check
+# ==============================================================================================================
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -40,6 +44,13 @@ def _call(fn: Callable, *args):
         return None, CheckResult(False, f"Calling your function with {args} raised {type(error).__name__}: {error}")
 
 
+def _tensor_call(fn: Callable, *args):
+    value, failure = _call(fn, *args)
+    if failure is None and not isinstance(value, torch.Tensor):
+        failure = CheckResult(False, f"Your function returned {type(value).__name__}; return a torch.Tensor.")
+    return value, failure
+
+
 def _compare(fn: Callable, cases: list[dict], reference: Callable[..., int], source: str,
              hint: Callable[..., str]) -> CheckResult | None:
     """Run ``fn`` on each case (keyword arguments); the first mismatch with ``reference`` fails with a hint."""
@@ -54,6 +65,10 @@ def _compare(fn: Callable, cases: list[dict], reference: Callable[..., int], sou
                                       f"Hint: {hint(got=got, expected=expected, **case)}")
     return None
 
+
+# ==============================================================================================================
+# 00 · Why compress
+# ==============================================================================================================
 
 CONV_CASES = [dict(in_channels=1, out_channels=32, kernel_size=3, bias=True),
               dict(in_channels=32, out_channels=64, kernel_size=3, bias=False),
@@ -113,12 +128,201 @@ def check_conv2d_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
     return CheckResult(True, f"Your formula matches torch.utils.flop_counter on all {len(MAC_CASES)} layers.")
 
 
-def _tensor_call(fn: Callable, *args):
-    value, failure = _call(fn, *args)
-    if failure is None and not isinstance(value, torch.Tensor):
-        failure = CheckResult(False, f"Your function returned {type(value).__name__}; return a torch.Tensor.")
-    return value, failure
+# ==============================================================================================================
+# 01 · Efficient architectures
+# ==============================================================================================================
 
+def _separable_macs(in_channels: int, out_channels: int, kernel_size: int, size: int) -> int:
+    return measure.macs(architectures.separable_conv(in_channels, out_channels, kernel_size),
+                        (1, in_channels, size, size))
+
+
+def _separable_macs_hint(got: object, expected: int, in_channels: int, out_channels: int, kernel_size: int,
+                         size: int) -> str:
+    depthwise, pointwise = kernel_size ** 2 * in_channels * size ** 2, in_channels * out_channels * size ** 2
+    if got == depthwise:
+        return "that is the depthwise part only; add the pointwise 1x1 convolution that mixes the channels."
+    if got == pointwise:
+        return "that is the pointwise part only; add the depthwise Dk x Dk filtering, one filter per input channel."
+    if got == kernel_size ** 2 * in_channels * out_channels * size ** 2:
+        return "that is a standard convolution; the separable one splits it into depthwise + pointwise."
+    if got == kernel_size ** 2 * in_channels * out_channels * size ** 2 + pointwise:
+        return "the depthwise filters do not combine channels: Dk² x M per position, without N."
+    return "depthwise: Dk² x M x Df²; pointwise: M x N x Df²; the layer is their sum."
+
+
+def check_separable_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
+    """Notebook 01: ``fn(in_channels, out_channels, kernel_size, size)`` gives the MACs of a depthwise-separable
+    convolution ('same' padding, stride 1) on a ``size`` x ``size`` map, as torch.utils.flop_counter counts them."""
+    failure = _compare(fn, MAC_CASES, _separable_macs, "the flop counter measures", _separable_macs_hint)
+    if failure is not None:
+        return failure
+    return CheckResult(True, f"Your formula matches torch.utils.flop_counter on all {len(MAC_CASES)} separable layers.")
+
+
+SEPARABLE_BLOCK_CASES = [dict(in_channels=8, out_channels=16, kernel_size=3),
+                         dict(in_channels=16, out_channels=4, kernel_size=5),
+                         dict(in_channels=3, out_channels=3, kernel_size=1)]
+
+
+def check_separable_block(fn: Callable[[int, int, int], nn.Module]) -> CheckResult:
+    """Notebook 01: ``fn(in_channels, out_channels, kernel_size)`` builds a depthwise-separable convolution
+    without biases that keeps the map size: a depthwise Dk x Dk layer, then a pointwise 1x1 one."""
+    for case in SEPARABLE_BLOCK_CASES:
+        block, failure = _call(fn, *case.values())
+        if failure is not None:
+            return failure
+        described = ", ".join(f"{key}={value}" for key, value in case.items())
+        if not isinstance(block, nn.Module):
+            return CheckResult(False, f"Your function returned {type(block).__name__}; return an nn.Module "
+                                      "(for example an nn.Sequential of two nn.Conv2d).")
+        M, N, k = case["in_channels"], case["out_channels"], case["kernel_size"]
+        try:
+            output = block(torch.zeros(2, M, 10, 10))
+        except Exception as error:  # the learner's layer may fail in any way; say how
+            return CheckResult(False, f"For {described} your block fails on a (2, {M}, 10, 10) input with "
+                                      f"{type(error).__name__}: {error}")
+        if tuple(output.shape) != (2, N, 10, 10):
+            hint = ("pad the depthwise layer by kernel_size // 2 so the map keeps its size."
+                    if output.shape[1:2] == (N,) else "the pointwise layer maps the M channels to N.")
+            return CheckResult(False, f"For {described} your block's output has shape {tuple(output.shape)}, "
+                                      f"expected (2, {N}, 10, 10). Hint: {hint}")
+        expected = architectures.separable_cost(M, N, k, 10)["parameters"]
+        got = measure.count_parameters(block)
+        if got != expected:
+            convolutions = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+            if any(m.bias is not None for m in convolutions):
+                hint = "use bias=False (batch norm after the block supplies the bias)."
+            elif not any(m.groups == M and m.groups > 1 for m in convolutions) and M > 1:
+                hint = "the depthwise layer needs groups=in_channels, so that each filter sees one channel."
+            else:
+                hint = "depthwise: M filters of Dk x Dk (Dk² M weights); pointwise: M x N weights."
+            return CheckResult(False, f"For {described} your block has {got} parameters, a depthwise-separable "
+                                      f"convolution has {expected}. Hint: {hint}")
+    return CheckResult(True, f"Your block has the right output shape and parameter count on all "
+                             f"{len(SEPARABLE_BLOCK_CASES)} shapes.")
+
+
+# ==============================================================================================================
+# 02 · Pruning
+# ==============================================================================================================
+
+def check_magnitude_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
+    """Notebook 02: ``fn(weight, amount)`` returns a 0/1 mask removing the ``amount`` fraction of weights with
+    the smallest |w|, as torch.nn.utils.prune.l1_unstructured does."""
+    generator = torch.Generator().manual_seed(2)
+    for shape, amount in (((6, 5), 0.5), ((4, 3, 3, 3), 0.8), ((10,), 0.3)):
+        weight = torch.randn(shape, generator=generator)
+        holder = nn.Module()
+        holder.weight = nn.Parameter(weight.clone())
+        torch_prune.l1_unstructured(holder, "weight", amount=amount)
+        expected = holder.weight_mask
+        got, failure = _tensor_call(fn, weight.clone(), amount)
+        if failure is not None:
+            return failure
+        if got.shape == expected.shape and torch.equal(got.float(), expected):
+            continue
+        if got.shape != expected.shape:
+            hint = f"return a mask of the weight's shape {tuple(shape)}, not {tuple(got.shape)}."
+        elif torch.equal(got.float(), 1 - expected):
+            hint = "your mask is inverted: 1 keeps a weight, 0 removes it."
+        elif int((got == 0).sum()) != int((expected == 0).sum()):
+            hint = (f"remove round(amount x number of weights) = {int((expected == 0).sum())} weights; "
+                    f"your mask removes {int((got == 0).sum())}.")
+        else:
+            hint = "rank by magnitude |w| (torch.abs), not by the signed value: large negative weights matter too."
+        return CheckResult(False, f"For a weight of shape {tuple(shape)} and amount {amount} your mask differs from "
+                                  f"torch.nn.utils.prune's. Hint: {hint}")
+    return CheckResult(True, "Your mask matches torch.nn.utils.prune.l1_unstructured on all 3 weights.")
+
+
+def check_obd_saliency(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Notebook 02: ``fn(weight, hessian_diagonal)`` returns OBD's saliency h_kk * w_k² / 2 of every weight."""
+    generator = torch.Generator().manual_seed(3)
+    weight = torch.randn(5, 4, generator=generator)
+    diagonal = torch.rand(5, 4, generator=generator) + 0.1
+    expected = diagonal * weight ** 2 / 2
+    got, failure = _tensor_call(fn, weight.clone(), diagonal.clone())
+    if failure is not None:
+        return failure
+    if got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-5):
+        return CheckResult(True, "Your saliency matches h_kk w_k² / 2 entry by entry.")
+    mistakes = {
+        "divide by 2: the saliency is the second-order term of the Taylor expansion, (1/2) h_kk δw².":
+            diagonal * weight ** 2,
+        "square the weight: deleting w_k moves it by δw = -w_k, and the term is (1/2) h_kk δw².":
+            diagonal * weight.abs() / 2,
+        "multiply by the curvature h_kk: without it this is magnitude pruning in disguise.": weight ** 2 / 2,
+    }
+    hint = next((h for h, wrong in mistakes.items() if got.shape == wrong.shape and torch.allclose(got, wrong, rtol=1e-5)),
+                "the saliency of each weight is h_kk * w_k**2 / 2, computed entry by entry (same shape as the weight).")
+    return CheckResult(False, f"Your saliency differs from h_kk w_k² / 2. Hint: {hint}")
+
+
+# ==============================================================================================================
+# 03 · Quantization
+# ==============================================================================================================
+
+def check_quantize(fn: Callable[[torch.Tensor, float, int, int, int], torch.Tensor]) -> CheckResult:
+    """Notebook 03: ``fn(x, scale, zero_point, qmin, qmax)`` returns clamp(round(x / scale) + zero_point, qmin, qmax)."""
+    x = torch.tensor([-1.3, -0.26, 0.0, 0.24, 0.5, 0.77, 2.9])
+    for scale, zero_point, qmin, qmax in ((0.1, 10, 0, 31), (0.25, 0, -8, 7), (0.05, 3, 0, 15)):
+        expected = torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
+        got, failure = _tensor_call(fn, x.clone(), scale, zero_point, qmin, qmax)
+        if failure is not None:
+            return failure
+        if got.shape == expected.shape and torch.equal(got.float(), expected):
+            continue
+        wrong = {
+            "clamp to [qmin, qmax]: values beyond the range saturate at the end codes.":
+                torch.round(x / scale) + zero_point,
+            "round to the nearest integer (torch.round), don't truncate.": torch.clamp(torch.trunc(x / scale) + zero_point, qmin, qmax),
+            "add the zero point after dividing by the scale: round(x / scale) + zero_point.":
+                torch.clamp(torch.round(x / scale), qmin, qmax),
+            "divide by the scale (x / scale); multiplying is the way back (dequantize).":
+                torch.clamp(torch.round(x * scale) + zero_point, qmin, qmax),
+        }
+        hint = next((h for h, w in wrong.items() if got.shape == w.shape and torch.equal(got.float(), w)),
+                    "q = clamp(round(x / scale) + zero_point, qmin, qmax), element by element.")
+        return CheckResult(False, f"For scale={scale}, zero_point={zero_point}, range [{qmin}, {qmax}] your codes are "
+                                  f"{got.tolist()}, expected {expected.tolist()}. Hint: {hint}")
+    return CheckResult(True, "Your quantize matches clamp(round(x / scale) + zero_point, qmin, qmax) on all 3 grids.")
+
+
+def check_scale(fn: Callable[[torch.Tensor, int], tuple[float, int]]) -> CheckResult:
+    """Notebook 03: ``fn(x, bits)`` returns the asymmetric (scale, zero_point) that maps [min(x, 0), max(x, 0)] onto
+    0 .. 2^bits - 1, as torch's MinMaxObserver does."""
+    generator = torch.Generator().manual_seed(5)
+    for x, bits in ((torch.randn(100, generator=generator) * 2 + 1, 8), (torch.rand(50, generator=generator) * 6, 4),
+                    (-torch.rand(30, generator=generator) - 0.5, 3)):
+        params = quantize.choose_qparams(x, bits)
+        expected = (float(params.scale), int(params.zero_point))
+        got, failure = _call(fn, x.clone(), bits)
+        if failure is not None:
+            return failure
+        try:
+            scale, zero_point = float(got[0]), int(got[1])
+        except (TypeError, ValueError, IndexError):
+            return CheckResult(False, f"Return a pair (scale, zero_point); your function returned {got!r}.")
+        if abs(scale - expected[0]) <= 1e-6 * expected[0] and zero_point == expected[1]:
+            continue
+        low, high = float(x.min()), float(x.max())
+        if abs(scale - (high - low) / (2 ** bits - 1)) < 1e-6 * expected[0] and (low > 0 or high < 0):
+            hint = "widen the range to include 0 (min(x.min(), 0) and max(x.max(), 0)), so that 0 is exactly representable."
+        elif abs(scale - expected[0] * (2 ** bits - 1) / 2 ** bits) < 1e-6 * expected[0]:
+            hint = f"a {bits}-bit code has 2^bits - 1 = {2 ** bits - 1} steps between its {2 ** bits} levels, not {2 ** bits}."
+        elif abs(scale - expected[0]) <= 1e-6 * expected[0]:
+            hint = "the scale is right; the zero point is the code of 0: round(-min / scale), kept in range."
+        else:
+            hint = "scale = (max - min) / (2^bits - 1) over the range widened to include 0."
+        return CheckResult(False, f"For {bits} bits your (scale, zero_point) is ({scale:.6g}, {zero_point}), expected "
+                                  f"({expected[0]:.6g}, {expected[1]}). Hint: {hint}")
+    return CheckResult(True, "Your scale and zero point match torch's MinMaxObserver on all 3 tensors.")
+
+
+# ==============================================================================================================
+# 04 · Knowledge distillation
+# ==============================================================================================================
 
 SOFT_TARGET_CASES = [(torch.tensor([[2.0, 1.0, 0.1]]), 1.0), (torch.tensor([[5.0, -3.0, 0.0, 1.0]]), 4.0),
                      (torch.tensor([[10.0, 0.0], [0.0, 10.0]]), 20.0)]
@@ -195,185 +399,9 @@ def check_distillation_loss(fn: Callable[..., torch.Tensor]) -> CheckResult:
     return CheckResult(True, "Your loss matches kdviz.distill.distillation_loss at every T and alpha tried.")
 
 
-def _separable_macs(in_channels: int, out_channels: int, kernel_size: int, size: int) -> int:
-    return measure.macs(architectures.separable_conv(in_channels, out_channels, kernel_size),
-                        (1, in_channels, size, size))
-
-
-def _separable_macs_hint(got: object, expected: int, in_channels: int, out_channels: int, kernel_size: int,
-                         size: int) -> str:
-    depthwise, pointwise = kernel_size ** 2 * in_channels * size ** 2, in_channels * out_channels * size ** 2
-    if got == depthwise:
-        return "that is the depthwise part only; add the pointwise 1x1 convolution that mixes the channels."
-    if got == pointwise:
-        return "that is the pointwise part only; add the depthwise Dk x Dk filtering, one filter per input channel."
-    if got == kernel_size ** 2 * in_channels * out_channels * size ** 2:
-        return "that is a standard convolution; the separable one splits it into depthwise + pointwise."
-    if got == kernel_size ** 2 * in_channels * out_channels * size ** 2 + pointwise:
-        return "the depthwise filters do not combine channels: Dk² x M per position, without N."
-    return "depthwise: Dk² x M x Df²; pointwise: M x N x Df²; the layer is their sum."
-
-
-def check_separable_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
-    """Notebook 01: ``fn(in_channels, out_channels, kernel_size, size)`` gives the MACs of a depthwise-separable
-    convolution ('same' padding, stride 1) on a ``size`` x ``size`` map, as torch.utils.flop_counter counts them."""
-    failure = _compare(fn, MAC_CASES, _separable_macs, "the flop counter measures", _separable_macs_hint)
-    if failure is not None:
-        return failure
-    return CheckResult(True, f"Your formula matches torch.utils.flop_counter on all {len(MAC_CASES)} separable layers.")
-
-
-SEPARABLE_BLOCK_CASES = [dict(in_channels=8, out_channels=16, kernel_size=3),
-                         dict(in_channels=16, out_channels=4, kernel_size=5),
-                         dict(in_channels=3, out_channels=3, kernel_size=1)]
-
-
-def check_separable_block(fn: Callable[[int, int, int], nn.Module]) -> CheckResult:
-    """Notebook 01: ``fn(in_channels, out_channels, kernel_size)`` builds a depthwise-separable convolution
-    without biases that keeps the map size: a depthwise Dk x Dk layer, then a pointwise 1x1 one."""
-    for case in SEPARABLE_BLOCK_CASES:
-        block, failure = _call(fn, *case.values())
-        if failure is not None:
-            return failure
-        described = ", ".join(f"{key}={value}" for key, value in case.items())
-        if not isinstance(block, nn.Module):
-            return CheckResult(False, f"Your function returned {type(block).__name__}; return an nn.Module "
-                                      "(for example an nn.Sequential of two nn.Conv2d).")
-        M, N, k = case["in_channels"], case["out_channels"], case["kernel_size"]
-        try:
-            output = block(torch.zeros(2, M, 10, 10))
-        except Exception as error:  # the learner's layer may fail in any way; say how
-            return CheckResult(False, f"For {described} your block fails on a (2, {M}, 10, 10) input with "
-                                      f"{type(error).__name__}: {error}")
-        if tuple(output.shape) != (2, N, 10, 10):
-            hint = ("pad the depthwise layer by kernel_size // 2 so the map keeps its size."
-                    if output.shape[1:2] == (N,) else "the pointwise layer maps the M channels to N.")
-            return CheckResult(False, f"For {described} your block's output has shape {tuple(output.shape)}, "
-                                      f"expected (2, {N}, 10, 10). Hint: {hint}")
-        expected = architectures.separable_cost(M, N, k, 10)["parameters"]
-        got = measure.count_parameters(block)
-        if got != expected:
-            convolutions = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
-            if any(m.bias is not None for m in convolutions):
-                hint = "use bias=False (batch norm after the block supplies the bias)."
-            elif not any(m.groups == M and m.groups > 1 for m in convolutions) and M > 1:
-                hint = "the depthwise layer needs groups=in_channels, so that each filter sees one channel."
-            else:
-                hint = "depthwise: M filters of Dk x Dk (Dk² M weights); pointwise: M x N weights."
-            return CheckResult(False, f"For {described} your block has {got} parameters, a depthwise-separable "
-                                      f"convolution has {expected}. Hint: {hint}")
-    return CheckResult(True, f"Your block has the right output shape and parameter count on all "
-                             f"{len(SEPARABLE_BLOCK_CASES)} shapes.")
-
-
-def check_magnitude_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
-    """Notebook 02: ``fn(weight, amount)`` returns a 0/1 mask removing the ``amount`` fraction of weights with
-    the smallest |w|, as torch.nn.utils.prune.l1_unstructured does."""
-    generator = torch.Generator().manual_seed(2)
-    for shape, amount in (((6, 5), 0.5), ((4, 3, 3, 3), 0.8), ((10,), 0.3)):
-        weight = torch.randn(shape, generator=generator)
-        holder = nn.Module()
-        holder.weight = nn.Parameter(weight.clone())
-        torch_prune.l1_unstructured(holder, "weight", amount=amount)
-        expected = holder.weight_mask
-        got, failure = _tensor_call(fn, weight.clone(), amount)
-        if failure is not None:
-            return failure
-        if got.shape == expected.shape and torch.equal(got.float(), expected):
-            continue
-        if got.shape != expected.shape:
-            hint = f"return a mask of the weight's shape {tuple(shape)}, not {tuple(got.shape)}."
-        elif torch.equal(got.float(), 1 - expected):
-            hint = "your mask is inverted: 1 keeps a weight, 0 removes it."
-        elif int((got == 0).sum()) != int((expected == 0).sum()):
-            hint = (f"remove round(amount x number of weights) = {int((expected == 0).sum())} weights; "
-                    f"your mask removes {int((got == 0).sum())}.")
-        else:
-            hint = "rank by magnitude |w| (torch.abs), not by the signed value: large negative weights matter too."
-        return CheckResult(False, f"For a weight of shape {tuple(shape)} and amount {amount} your mask differs from "
-                                  f"torch.nn.utils.prune's. Hint: {hint}")
-    return CheckResult(True, "Your mask matches torch.nn.utils.prune.l1_unstructured on all 3 weights.")
-
-
-def check_obd_saliency(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
-    """Notebook 02: ``fn(weight, hessian_diagonal)`` returns OBD's saliency h_kk * w_k² / 2 of every weight."""
-    generator = torch.Generator().manual_seed(3)
-    weight = torch.randn(5, 4, generator=generator)
-    diagonal = torch.rand(5, 4, generator=generator) + 0.1
-    expected = diagonal * weight ** 2 / 2
-    got, failure = _tensor_call(fn, weight.clone(), diagonal.clone())
-    if failure is not None:
-        return failure
-    if got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-5):
-        return CheckResult(True, "Your saliency matches h_kk w_k² / 2 entry by entry.")
-    mistakes = {
-        "divide by 2: the saliency is the second-order term of the Taylor expansion, (1/2) h_kk δw².":
-            diagonal * weight ** 2,
-        "square the weight: deleting w_k moves it by δw = -w_k, and the term is (1/2) h_kk δw².":
-            diagonal * weight.abs() / 2,
-        "multiply by the curvature h_kk: without it this is magnitude pruning in disguise.": weight ** 2 / 2,
-    }
-    hint = next((h for h, wrong in mistakes.items() if got.shape == wrong.shape and torch.allclose(got, wrong, rtol=1e-5)),
-                "the saliency of each weight is h_kk * w_k**2 / 2, computed entry by entry (same shape as the weight).")
-    return CheckResult(False, f"Your saliency differs from h_kk w_k² / 2. Hint: {hint}")
-
-
-def check_quantize(fn: Callable[[torch.Tensor, float, int, int, int], torch.Tensor]) -> CheckResult:
-    """Notebook 03: ``fn(x, scale, zero_point, qmin, qmax)`` returns clamp(round(x / scale) + zero_point, qmin, qmax)."""
-    x = torch.tensor([-1.3, -0.26, 0.0, 0.24, 0.5, 0.77, 2.9])
-    for scale, zero_point, qmin, qmax in ((0.1, 10, 0, 31), (0.25, 0, -8, 7), (0.05, 3, 0, 15)):
-        expected = torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
-        got, failure = _tensor_call(fn, x.clone(), scale, zero_point, qmin, qmax)
-        if failure is not None:
-            return failure
-        if got.shape == expected.shape and torch.equal(got.float(), expected):
-            continue
-        wrong = {
-            "clamp to [qmin, qmax]: values beyond the range saturate at the end codes.":
-                torch.round(x / scale) + zero_point,
-            "round to the nearest integer (torch.round), don't truncate.": torch.clamp(torch.trunc(x / scale) + zero_point, qmin, qmax),
-            "add the zero point after dividing by the scale: round(x / scale) + zero_point.":
-                torch.clamp(torch.round(x / scale), qmin, qmax),
-            "divide by the scale (x / scale); multiplying is the way back (dequantize).":
-                torch.clamp(torch.round(x * scale) + zero_point, qmin, qmax),
-        }
-        hint = next((h for h, w in wrong.items() if got.shape == w.shape and torch.equal(got.float(), w)),
-                    "q = clamp(round(x / scale) + zero_point, qmin, qmax), element by element.")
-        return CheckResult(False, f"For scale={scale}, zero_point={zero_point}, range [{qmin}, {qmax}] your codes are "
-                                  f"{got.tolist()}, expected {expected.tolist()}. Hint: {hint}")
-    return CheckResult(True, "Your quantize matches clamp(round(x / scale) + zero_point, qmin, qmax) on all 3 grids.")
-
-
-def check_scale(fn: Callable[[torch.Tensor, int], tuple[float, int]]) -> CheckResult:
-    """Notebook 03: ``fn(x, bits)`` returns the asymmetric (scale, zero_point) that maps [min(x, 0), max(x, 0)] onto
-    0 .. 2^bits - 1, as torch's MinMaxObserver does."""
-    generator = torch.Generator().manual_seed(5)
-    for x, bits in ((torch.randn(100, generator=generator) * 2 + 1, 8), (torch.rand(50, generator=generator) * 6, 4),
-                    (-torch.rand(30, generator=generator) - 0.5, 3)):
-        params = quantize.choose_qparams(x, bits)
-        expected = (float(params.scale), int(params.zero_point))
-        got, failure = _call(fn, x.clone(), bits)
-        if failure is not None:
-            return failure
-        try:
-            scale, zero_point = float(got[0]), int(got[1])
-        except (TypeError, ValueError, IndexError):
-            return CheckResult(False, f"Return a pair (scale, zero_point); your function returned {got!r}.")
-        if abs(scale - expected[0]) <= 1e-6 * expected[0] and zero_point == expected[1]:
-            continue
-        low, high = float(x.min()), float(x.max())
-        if abs(scale - (high - low) / (2 ** bits - 1)) < 1e-6 * expected[0] and (low > 0 or high < 0):
-            hint = "widen the range to include 0 (min(x.min(), 0) and max(x.max(), 0)), so that 0 is exactly representable."
-        elif abs(scale - expected[0] * (2 ** bits - 1) / 2 ** bits) < 1e-6 * expected[0]:
-            hint = f"a {bits}-bit code has 2^bits - 1 = {2 ** bits - 1} steps between its {2 ** bits} levels, not {2 ** bits}."
-        elif abs(scale - expected[0]) <= 1e-6 * expected[0]:
-            hint = "the scale is right; the zero point is the code of 0: round(-min / scale), kept in range."
-        else:
-            hint = "scale = (max - min) / (2^bits - 1) over the range widened to include 0."
-        return CheckResult(False, f"For {bits} bits your (scale, zero_point) is ({scale:.6g}, {zero_point}), expected "
-                                  f"({expected[0]:.6g}, {expected[1]}). Hint: {hint}")
-    return CheckResult(True, "Your scale and zero point match torch's MinMaxObserver on all 3 tensors.")
-
+# ==============================================================================================================
+# 05 · Better together
+# ==============================================================================================================
 
 PARETO_CASES = [  # (cost, accuracy) points, as a learner would list them
     [(3.0, 0.94), (3.0, 0.90), (0.03, 0.92), (0.01, 0.85), (0.5, 0.93)],

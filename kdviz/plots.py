@@ -1,4 +1,5 @@
-"""Every figure of the workbook; each function returns a matplotlib Figure made without pyplot (no figure leaks)."""
+"""Every figure of the workbook, in notebook order; each function returns a matplotlib Figure made without pyplot
+(no figure leaks)."""
 from __future__ import annotations
 
 import io
@@ -20,8 +21,14 @@ from kdviz.landscape import GROUPS, group
 from kdviz.pareto import COSTS, FAMILIES, pareto_front
 from kdviz.train import History
 
+# ==============================================================================================================
+# Shared by every notebook: style, helpers, pictures for widgets
+# ==============================================================================================================
+
 # Okabe & Ito's palette, safe for the common colour-vision deficiencies
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+
+
 TRAIN_COLOR, TEST_COLOR = OKABE_ITO[0], OKABE_ITO[1]
 
 
@@ -66,6 +73,57 @@ def _figure(width: float, height: float, **kwargs) -> Figure:
 def _as_numpy(images: torch.Tensor | np.ndarray) -> np.ndarray:
     return images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
 
+
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (for an ipywidgets.Image that a slider updates in place)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _label_without_overlap(ax: Axes, points: Sequence[tuple[float, float]], labels: Sequence[str],
+                           bold: Sequence[bool]) -> None:
+    """Annotate each point, trying offsets around it in turn until the label overlaps no earlier label."""
+    canvas = ax.figure.canvas if hasattr(ax.figure.canvas, "get_renderer") else FigureCanvasAgg(ax.figure)
+    ax.figure.draw_without_rendering()  # settle the layout, so the data-to-pixel transform is final
+    renderer = canvas.get_renderer()
+    offsets = ((8, 6, "left"), (8, -16, "left"), (-8, 6, "right"), (-8, -16, "right"), (8, 18, "left"),
+               (-8, 18, "right"), (8, -28, "left"), (-8, -28, "right"))
+    placed = []
+    for (x, y), label, strong in sorted(zip(points, labels, bold), key=lambda item: -item[2]):  # front first
+        for dx, dy, align in offsets:
+            text = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=align,
+                               fontsize=11 if strong else 9, fontweight="bold" if strong else "normal")
+            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            text.remove()
+        else:  # no free place: keep the first offset
+            text = ax.annotate(label, (x, y), xytext=offsets[0][:2], textcoords="offset points",
+                               fontsize=11 if strong else 9, fontweight="bold" if strong else "normal")
+            box = text.get_window_extent(renderer)
+        placed.append(box)
+
+
+def _accuracy_curves(curves: dict[str, list[dict]], key: str, scale: float, xlabel: str, baseline: float | None,
+                     baseline_label: str, title: str) -> Figure:
+    """Test accuracy against ``key`` (times ``scale``), one line per method, with an optional baseline."""
+    if not curves:
+        raise ValueError("curves must name at least one method")
+    fig = _figure(9, 5)
+    ax = fig.subplots()
+    for i, (name, rows) in enumerate(curves.items()):
+        ax.plot([scale * r[key] for r in rows], [100 * r["accuracy"] for r in rows], "os^Dv"[i % 5] + "-",
+                color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
+    if baseline is not None:
+        ax.axhline(100 * baseline, color="black", linestyle=":", label=f"{baseline_label} ({100 * baseline:.2f} %)")
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
+    return fig
+
+
+# ==============================================================================================================
+# 00 · Why compress: the data, the teacher, what a model costs
+# ==============================================================================================================
 
 def plot_images(images: torch.Tensor | np.ndarray, titles: Sequence[str] | None = None, columns: int = 8, size: float = 1.6,
                 suptitle: str | None = None) -> Figure:
@@ -229,6 +287,10 @@ def plot_layer_costs(costs: list[dict], title: str = "Where the parameters and t
     return fig
 
 
+# ==============================================================================================================
+# 01 · Efficient architectures
+# ==============================================================================================================
+
 def plot_convolution_costs(costs: dict[str, dict[str, int]], title: str = "") -> Figure:
     """Parameters and MACs of alternative layers (from :func:`kdviz.architectures.compare_costs`), log scale,
     each annotated with how many times cheaper than the first (standard) one it is."""
@@ -287,225 +349,9 @@ def plot_latency_against_macs(rows: list[dict], title: str = "Fewer MACs is not 
     return fig
 
 
-def _probability_label(p: float) -> str:
-    return f"{p:.2f}" if p >= 0.01 else f"{p:.1e}"
-
-
-def plot_class_probabilities(image: torch.Tensor, probabilities: torch.Tensor, classes: Sequence[str], *, label: int | None = None,
-                             title: str = "", log_scale: bool = True, floor: float = 1e-20) -> Figure:
-    """An image beside its class probabilities as horizontal bars (log scale: dark knowledge is tiny)."""
-    probabilities = _as_numpy(probabilities).astype(float)
-    if probabilities.ndim != 1 or len(probabilities) != len(classes):
-        raise ValueError(f"probabilities must be one value per class ({len(classes)}), got shape {probabilities.shape}")
-    fig = Figure(figsize=(11, 4.2))  # a fixed layout, not constrained: this figure is redrawn by a slider
-    fig.subplots_adjust(left=0.02, right=0.97, bottom=0.14, top=0.9, wspace=0.45)
-    image_ax, bar_ax = fig.subplots(1, 2, width_ratios=[1, 2.6])
-    image_ax.imshow(_as_numpy(image), cmap="gray_r")
-    image_ax.axis("off")
-    if label is not None:
-        image_ax.set_title(f"true class: {classes[label]}")
-    shown = np.maximum(probabilities, floor) if log_scale else probabilities
-    colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(classes))]
-    bar_ax.barh(list(classes), shown, color=colors, left=floor if log_scale else 0)
-    for y, p in enumerate(probabilities):
-        bar_ax.annotate(_probability_label(p), (shown[y], y), xytext=(4, 0), textcoords="offset points",
-                        va="center", fontsize=10)
-    if log_scale:
-        bar_ax.set_xscale("log")
-        bar_ax.set_xlim(floor, 30)
-        bar_ax.xaxis.set_major_locator(LogLocator(numticks=6))  # few labels: readable, and quick to redraw
-        bar_ax.xaxis.set_minor_locator(NullLocator())
-    else:
-        bar_ax.set_xlim(0, 1.15)
-    bar_ax.invert_yaxis()
-    bar_ax.set_xlabel("probability" + (" (log scale)" if log_scale else ""))
-    bar_ax.set_title(title)
-    return fig
-
-
-def plot_temperatures(logits: torch.Tensor, classes: Sequence[str], temperatures: Sequence[float] = (1, 4, 20),
-                      label: int | None = None) -> Figure:
-    """The same logits softened at several temperatures, side by side (linear scale)."""
-    logits = torch.as_tensor(logits, dtype=torch.float32)
-    fig = _figure(4 * len(temperatures), 4.2)
-    axes = np.atleast_1d(fig.subplots(1, len(temperatures), sharey=True))
-    for ax, T in zip(axes, temperatures):
-        probabilities = soft_targets(logits, T)
-        colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(classes))]
-        ax.barh(list(classes), probabilities.numpy(), color=colors)
-        ax.set_xlim(0, 1)
-        ax.set_title(f"T = {T:g}: entropy {float(entropy(probabilities)):.2f} bits")
-        ax.set_xlabel("probability")
-    axes[0].invert_yaxis()
-    return fig
-
-
-def plot_entropy_curve(temperatures: Sequence[float], entropies: Sequence[float], num_classes: int = 10) -> Figure:
-    """Mean entropy of the soft targets against T (log scale), with the uniform distribution's ceiling."""
-    fig = _figure(8, 4.5)
-    ax = fig.subplots()
-    ax.plot(temperatures, entropies, "o-", color=OKABE_ITO[0], label="teacher's soft targets")
-    ax.axhline(np.log2(num_classes), color=OKABE_ITO[5], linestyle="--", label=f"uniform: log2({num_classes})")
-    ax.set_xscale("log")
-    ax.set(xlabel="temperature T (log scale)", ylabel="mean entropy (bits)", title="Softer with every degree")
-    ax.legend(loc="lower right")
-    return fig
-
-
-def plot_gradient_scaling(scaling: dict[str, list[float]]) -> Figure:
-    """Gradient norm of the soft term against T, without and with the T^2 factor (log-log)."""
-    fig = _figure(8, 4.5)
-    ax = fig.subplots()
-    ax.plot(scaling["T"], scaling["without_T2"], "o-", color=OKABE_ITO[5], label="KL alone: shrinks like 1/T²")
-    ax.plot(scaling["T"], scaling["with_T2"], "s-", color=OKABE_ITO[0], label="T² x KL: about constant")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set(xlabel="temperature T", ylabel="gradient norm w.r.t. student logits", title="Why the loss needs T²")
-    ax.legend()
-    return fig
-
-
-def plot_class_similarity(similarity: torch.Tensor, classes: Sequence[str], title: str = "What the teacher finds alike") -> Figure:
-    """Row c: the teacher's average probability for each class over images of true class c (log colour scale)."""
-    matrix = _as_numpy(similarity).astype(float)
-    fig = _figure(9, 7.5)
-    ax = fig.subplots()
-    shown = ax.imshow(np.maximum(matrix, 1e-6), cmap="cividis", norm=LogNorm(vmin=1e-6, vmax=1))
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set(xlabel="teacher's probability for class", ylabel="true class", title=title)
-    ax.grid(False)
-    fig.colorbar(shown, ax=ax, label="average probability (log scale)")
-    return fig
-
-
-def to_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes (for an ipywidgets.Image that a slider updates in place)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def plot_loss_breakdown(parts: LossBreakdown) -> Figure:
-    """The two weighted terms of the distillation loss and their gradient norms (from distill.loss_breakdown)."""
-    fig = Figure(figsize=(11, 3.8))  # fixed layout: redrawn by sliders
-    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.8, wspace=0.85)
-    loss_ax, grad_ax = fig.subplots(1, 2)
-    names = ["soft: alpha T² KL", "hard: (1 - alpha) CE"]
-    losses = [parts.soft, parts.hard]
-    grads = [parts.soft_grad, parts.hard_grad]
-    colors = [OKABE_ITO[0], OKABE_ITO[1]]
-    loss_ax.barh(names, losses, color=colors)
-    grad_ax.barh(names, grads, color=colors)
-    grad_ax.barh(["soft without T²"], [parts.soft_grad_without_T2], color=OKABE_ITO[5])
-    for ax, values in ((loss_ax, losses), (grad_ax, grads + [parts.soft_grad_without_T2])):
-        for y, value in enumerate(values):
-            ax.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points", va="center")
-        ax.invert_yaxis()
-        ax.margins(x=0.25)
-    loss_ax.set(title="weighted loss terms", xlabel="loss")
-    grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
-    fig.suptitle(f"T = {parts.T:.3g}, alpha = {parts.alpha:.2f}: total loss {parts.total:.3f}")
-    return fig
-
-
-def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against distilled") -> Figure:
-    """Accuracy of each seed (dots) and the mean (bar) of scratch and distilled students, per setting.
-
-    ``results`` maps a setting's name to :func:`kdviz.distillation_runs.compare_over_seeds` output.
-    """
-    if not results:
-        raise ValueError("results must name at least one setting")
-    fig = _figure(3.2 * len(results) + 1, 4.8)
-    ax = fig.subplots()
-    width = 0.38
-    for i, summary in enumerate(results.values()):
-        for j, method in enumerate(("scratch", "distilled")):
-            x = i + (j - 0.5) * width
-            runs = [100 * r for r in summary[method]["runs"]]
-            ax.bar(x, 100 * summary[method]["mean"], width * 0.9, color=OKABE_ITO[j], alpha=0.45,
-                   label=method if i == 0 else None)
-            ax.errorbar(x, 100 * summary[method]["mean"], yerr=100 * summary[method]["sd"], color="black", capsize=4)
-            ax.scatter([x] * len(runs), runs, color=OKABE_ITO[j], edgecolors="black", zorder=3)
-            ax.annotate(f"{100 * summary[method]['mean']:.1f}", (x, max(runs)), xytext=(0, 6),
-                        textcoords="offset points", ha="center")
-    all_runs = [100 * r for s in results.values() for m in ("scratch", "distilled") for r in s[m]["runs"]]
-    ax.set_ylim(min(all_runs) - 3, max(all_runs) + 2)
-    ax.set_xticks(range(len(results)), list(results))
-    ax.set(ylabel="test accuracy (%)", title=title)
-    ax.legend(loc="lower right")
-    return fig
-
-
-def plot_sweep(accuracies: dict[tuple[float, float], float], baseline: float | None = None) -> Figure:
-    """Accuracy over a T x alpha grid as an annotated heat map; ``baseline`` (scratch) shown in each cell's delta."""
-    temperatures = sorted({T for T, _ in accuracies})
-    alphas = sorted({a for _, a in accuracies})
-    grid = np.array([[100 * accuracies.get((T, a), np.nan) for T in temperatures] for a in alphas])
-    fig = _figure(1.6 * len(temperatures) + 3, 1.0 * len(alphas) + 2)
-    ax = fig.subplots()
-    shown = ax.imshow(grid, cmap="cividis", aspect="auto")
-    for i in range(len(alphas)):
-        for j in range(len(temperatures)):
-            text = f"{grid[i, j]:.1f}" + (f"\n({grid[i, j] - 100 * baseline:+.1f})" if baseline is not None else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize=11,
-                    color="black" if grid[i, j] > np.nanmean(grid) else "white")
-    ax.set_xticks(range(len(temperatures)), [f"{T:g}" for T in temperatures])
-    ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
-    ax.set(xlabel="temperature T", ylabel="alpha (weight of the soft term)",
-           title="Distilled accuracy (%)" + (" and gain over scratch" if baseline is not None else ""))
-    ax.grid(False)
-    fig.colorbar(shown, ax=ax, label="test accuracy (%)")
-    return fig
-
-
-def plot_label_curve(labels: Sequence[int], scratch: Sequence[float], distilled: Sequence[float]) -> Figure:
-    """Accuracy against the number of labelled images (log scale), scratch and distilled."""
-    fig = _figure(8, 4.8)
-    ax = fig.subplots()
-    ax.plot(labels, [100 * a for a in scratch], "o-", color=OKABE_ITO[0], label="scratch (labelled images only)")
-    ax.plot(labels, [100 * a for a in distilled], "s-", color=OKABE_ITO[1],
-            label="distilled (labels + the rest as a transfer set)")
-    ax.set_xscale("log")
-    ax.set(xlabel="labelled training images (log scale)", ylabel="test accuracy (%)",
-           title="Where distillation pays: few labels")
-    ax.legend(loc="lower right")
-    return fig
-
-
-def plot_per_class(accuracies: dict[str, Sequence[float]], classes: Sequence[str], highlight: int | None = None,
-                   title: str = "Accuracy per class") -> Figure:
-    """Per-class test accuracy of several models side by side (one bar group per class)."""
-    fig = _figure(12, 4.8)
-    ax = fig.subplots()
-    width = 0.8 / len(accuracies)
-    for i, (name, values) in enumerate(accuracies.items()):
-        ax.bar(np.arange(len(classes)) + (i - (len(accuracies) - 1) / 2) * width, [100 * v for v in values],
-               width, color=OKABE_ITO[i], label=name)
-    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
-    if highlight is not None:
-        ax.get_xticklabels()[highlight].set_fontweight("bold")
-        ax.axvspan(highlight - 0.5, highlight + 0.5, color=OKABE_ITO[6], alpha=0.25)
-    ax.set(ylabel="test accuracy (%)", title=title, ylim=(0, 105))
-    ax.legend(loc="lower right")
-    return fig
-
-
-def _accuracy_curves(curves: dict[str, list[dict]], key: str, scale: float, xlabel: str, baseline: float | None,
-                     baseline_label: str, title: str) -> Figure:
-    """Test accuracy against ``key`` (times ``scale``), one line per method, with an optional baseline."""
-    if not curves:
-        raise ValueError("curves must name at least one method")
-    fig = _figure(9, 5)
-    ax = fig.subplots()
-    for i, (name, rows) in enumerate(curves.items()):
-        ax.plot([scale * r[key] for r in rows], [100 * r["accuracy"] for r in rows], "os^Dv"[i % 5] + "-",
-                color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
-    if baseline is not None:
-        ax.axhline(100 * baseline, color="black", linestyle=":", label=f"{baseline_label} ({100 * baseline:.2f} %)")
-    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
-    return fig
-
+# ==============================================================================================================
+# 02 · Pruning
+# ==============================================================================================================
 
 def plot_sparsity_curves(curves: dict[str, list[dict]], baseline: float | None = None,
                          title: str = "One-shot pruning: accuracy against sparsity") -> Figure:
@@ -638,6 +484,10 @@ def plot_iterative_pruning(runs: dict[str, list[dict]], baseline: float) -> Figu
     return fig
 
 
+# ==============================================================================================================
+# 03 · Quantization
+# ==============================================================================================================
+
 def plot_quantization_state(weights: torch.Tensor, levels: torch.Tensor, bits: int, error: dict[str, float],
                             curve: list[dict] | None = None,
                             title: str = "") -> Figure:
@@ -708,29 +558,210 @@ def plot_activation_ranges(samples: dict, title: str = "The teacher's activation
     return fig
 
 
-def _label_without_overlap(ax: Axes, points: Sequence[tuple[float, float]], labels: Sequence[str],
-                           bold: Sequence[bool]) -> None:
-    """Annotate each point, trying offsets around it in turn until the label overlaps no earlier label."""
-    canvas = ax.figure.canvas if hasattr(ax.figure.canvas, "get_renderer") else FigureCanvasAgg(ax.figure)
-    ax.figure.draw_without_rendering()  # settle the layout, so the data-to-pixel transform is final
-    renderer = canvas.get_renderer()
-    offsets = ((8, 6, "left"), (8, -16, "left"), (-8, 6, "right"), (-8, -16, "right"), (8, 18, "left"),
-               (-8, 18, "right"), (8, -28, "left"), (-8, -28, "right"))
-    placed = []
-    for (x, y), label, strong in sorted(zip(points, labels, bold), key=lambda item: -item[2]):  # front first
-        for dx, dy, align in offsets:
-            text = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=align,
-                               fontsize=11 if strong else 9, fontweight="bold" if strong else "normal")
-            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
-            if not any(box.overlaps(other) for other in placed):
-                break
-            text.remove()
-        else:  # no free place: keep the first offset
-            text = ax.annotate(label, (x, y), xytext=offsets[0][:2], textcoords="offset points",
-                               fontsize=11 if strong else 9, fontweight="bold" if strong else "normal")
-            box = text.get_window_extent(renderer)
-        placed.append(box)
+# ==============================================================================================================
+# 04 · Knowledge distillation
+# ==============================================================================================================
 
+def _probability_label(p: float) -> str:
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.1e}"
+
+
+def plot_class_probabilities(image: torch.Tensor, probabilities: torch.Tensor, classes: Sequence[str], *, label: int | None = None,
+                             title: str = "", log_scale: bool = True, floor: float = 1e-20) -> Figure:
+    """An image beside its class probabilities as horizontal bars (log scale: dark knowledge is tiny)."""
+    probabilities = _as_numpy(probabilities).astype(float)
+    if probabilities.ndim != 1 or len(probabilities) != len(classes):
+        raise ValueError(f"probabilities must be one value per class ({len(classes)}), got shape {probabilities.shape}")
+    fig = Figure(figsize=(11, 4.2))  # a fixed layout, not constrained: this figure is redrawn by a slider
+    fig.subplots_adjust(left=0.02, right=0.97, bottom=0.14, top=0.9, wspace=0.45)
+    image_ax, bar_ax = fig.subplots(1, 2, width_ratios=[1, 2.6])
+    image_ax.imshow(_as_numpy(image), cmap="gray_r")
+    image_ax.axis("off")
+    if label is not None:
+        image_ax.set_title(f"true class: {classes[label]}")
+    shown = np.maximum(probabilities, floor) if log_scale else probabilities
+    colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(classes))]
+    bar_ax.barh(list(classes), shown, color=colors, left=floor if log_scale else 0)
+    for y, p in enumerate(probabilities):
+        bar_ax.annotate(_probability_label(p), (shown[y], y), xytext=(4, 0), textcoords="offset points",
+                        va="center", fontsize=10)
+    if log_scale:
+        bar_ax.set_xscale("log")
+        bar_ax.set_xlim(floor, 30)
+        bar_ax.xaxis.set_major_locator(LogLocator(numticks=6))  # few labels: readable, and quick to redraw
+        bar_ax.xaxis.set_minor_locator(NullLocator())
+    else:
+        bar_ax.set_xlim(0, 1.15)
+    bar_ax.invert_yaxis()
+    bar_ax.set_xlabel("probability" + (" (log scale)" if log_scale else ""))
+    bar_ax.set_title(title)
+    return fig
+
+
+def plot_temperatures(logits: torch.Tensor, classes: Sequence[str], temperatures: Sequence[float] = (1, 4, 20),
+                      label: int | None = None) -> Figure:
+    """The same logits softened at several temperatures, side by side (linear scale)."""
+    logits = torch.as_tensor(logits, dtype=torch.float32)
+    fig = _figure(4 * len(temperatures), 4.2)
+    axes = np.atleast_1d(fig.subplots(1, len(temperatures), sharey=True))
+    for ax, T in zip(axes, temperatures):
+        probabilities = soft_targets(logits, T)
+        colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(classes))]
+        ax.barh(list(classes), probabilities.numpy(), color=colors)
+        ax.set_xlim(0, 1)
+        ax.set_title(f"T = {T:g}: entropy {float(entropy(probabilities)):.2f} bits")
+        ax.set_xlabel("probability")
+    axes[0].invert_yaxis()
+    return fig
+
+
+def plot_entropy_curve(temperatures: Sequence[float], entropies: Sequence[float], num_classes: int = 10) -> Figure:
+    """Mean entropy of the soft targets against T (log scale), with the uniform distribution's ceiling."""
+    fig = _figure(8, 4.5)
+    ax = fig.subplots()
+    ax.plot(temperatures, entropies, "o-", color=OKABE_ITO[0], label="teacher's soft targets")
+    ax.axhline(np.log2(num_classes), color=OKABE_ITO[5], linestyle="--", label=f"uniform: log2({num_classes})")
+    ax.set_xscale("log")
+    ax.set(xlabel="temperature T (log scale)", ylabel="mean entropy (bits)", title="Softer with every degree")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_gradient_scaling(scaling: dict[str, list[float]]) -> Figure:
+    """Gradient norm of the soft term against T, without and with the T^2 factor (log-log)."""
+    fig = _figure(8, 4.5)
+    ax = fig.subplots()
+    ax.plot(scaling["T"], scaling["without_T2"], "o-", color=OKABE_ITO[5], label="KL alone: shrinks like 1/T²")
+    ax.plot(scaling["T"], scaling["with_T2"], "s-", color=OKABE_ITO[0], label="T² x KL: about constant")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(xlabel="temperature T", ylabel="gradient norm w.r.t. student logits", title="Why the loss needs T²")
+    ax.legend()
+    return fig
+
+
+def plot_class_similarity(similarity: torch.Tensor, classes: Sequence[str], title: str = "What the teacher finds alike") -> Figure:
+    """Row c: the teacher's average probability for each class over images of true class c (log colour scale)."""
+    matrix = _as_numpy(similarity).astype(float)
+    fig = _figure(9, 7.5)
+    ax = fig.subplots()
+    shown = ax.imshow(np.maximum(matrix, 1e-6), cmap="cividis", norm=LogNorm(vmin=1e-6, vmax=1))
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="teacher's probability for class", ylabel="true class", title=title)
+    ax.grid(False)
+    fig.colorbar(shown, ax=ax, label="average probability (log scale)")
+    return fig
+
+
+def plot_loss_breakdown(parts: LossBreakdown) -> Figure:
+    """The two weighted terms of the distillation loss and their gradient norms (from distill.loss_breakdown)."""
+    fig = Figure(figsize=(11, 3.8))  # fixed layout: redrawn by sliders
+    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.8, wspace=0.85)
+    loss_ax, grad_ax = fig.subplots(1, 2)
+    names = ["soft: alpha T² KL", "hard: (1 - alpha) CE"]
+    losses = [parts.soft, parts.hard]
+    grads = [parts.soft_grad, parts.hard_grad]
+    colors = [OKABE_ITO[0], OKABE_ITO[1]]
+    loss_ax.barh(names, losses, color=colors)
+    grad_ax.barh(names, grads, color=colors)
+    grad_ax.barh(["soft without T²"], [parts.soft_grad_without_T2], color=OKABE_ITO[5])
+    for ax, values in ((loss_ax, losses), (grad_ax, grads + [parts.soft_grad_without_T2])):
+        for y, value in enumerate(values):
+            ax.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points", va="center")
+        ax.invert_yaxis()
+        ax.margins(x=0.25)
+    loss_ax.set(title="weighted loss terms", xlabel="loss")
+    grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
+    fig.suptitle(f"T = {parts.T:.3g}, alpha = {parts.alpha:.2f}: total loss {parts.total:.3f}")
+    return fig
+
+
+def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against distilled") -> Figure:
+    """Accuracy of each seed (dots) and the mean (bar) of scratch and distilled students, per setting.
+
+    ``results`` maps a setting's name to :func:`kdviz.distillation_runs.compare_over_seeds` output.
+    """
+    if not results:
+        raise ValueError("results must name at least one setting")
+    fig = _figure(3.2 * len(results) + 1, 4.8)
+    ax = fig.subplots()
+    width = 0.38
+    for i, summary in enumerate(results.values()):
+        for j, method in enumerate(("scratch", "distilled")):
+            x = i + (j - 0.5) * width
+            runs = [100 * r for r in summary[method]["runs"]]
+            ax.bar(x, 100 * summary[method]["mean"], width * 0.9, color=OKABE_ITO[j], alpha=0.45,
+                   label=method if i == 0 else None)
+            ax.errorbar(x, 100 * summary[method]["mean"], yerr=100 * summary[method]["sd"], color="black", capsize=4)
+            ax.scatter([x] * len(runs), runs, color=OKABE_ITO[j], edgecolors="black", zorder=3)
+            ax.annotate(f"{100 * summary[method]['mean']:.1f}", (x, max(runs)), xytext=(0, 6),
+                        textcoords="offset points", ha="center")
+    all_runs = [100 * r for s in results.values() for m in ("scratch", "distilled") for r in s[m]["runs"]]
+    ax.set_ylim(min(all_runs) - 3, max(all_runs) + 2)
+    ax.set_xticks(range(len(results)), list(results))
+    ax.set(ylabel="test accuracy (%)", title=title)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_sweep(accuracies: dict[tuple[float, float], float], baseline: float | None = None) -> Figure:
+    """Accuracy over a T x alpha grid as an annotated heat map; ``baseline`` (scratch) shown in each cell's delta."""
+    temperatures = sorted({T for T, _ in accuracies})
+    alphas = sorted({a for _, a in accuracies})
+    grid = np.array([[100 * accuracies.get((T, a), np.nan) for T in temperatures] for a in alphas])
+    fig = _figure(1.6 * len(temperatures) + 3, 1.0 * len(alphas) + 2)
+    ax = fig.subplots()
+    shown = ax.imshow(grid, cmap="cividis", aspect="auto")
+    for i in range(len(alphas)):
+        for j in range(len(temperatures)):
+            text = f"{grid[i, j]:.1f}" + (f"\n({grid[i, j] - 100 * baseline:+.1f})" if baseline is not None else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=11,
+                    color="black" if grid[i, j] > np.nanmean(grid) else "white")
+    ax.set_xticks(range(len(temperatures)), [f"{T:g}" for T in temperatures])
+    ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
+    ax.set(xlabel="temperature T", ylabel="alpha (weight of the soft term)",
+           title="Distilled accuracy (%)" + (" and gain over scratch" if baseline is not None else ""))
+    ax.grid(False)
+    fig.colorbar(shown, ax=ax, label="test accuracy (%)")
+    return fig
+
+
+def plot_label_curve(labels: Sequence[int], scratch: Sequence[float], distilled: Sequence[float]) -> Figure:
+    """Accuracy against the number of labelled images (log scale), scratch and distilled."""
+    fig = _figure(8, 4.8)
+    ax = fig.subplots()
+    ax.plot(labels, [100 * a for a in scratch], "o-", color=OKABE_ITO[0], label="scratch (labelled images only)")
+    ax.plot(labels, [100 * a for a in distilled], "s-", color=OKABE_ITO[1],
+            label="distilled (labels + the rest as a transfer set)")
+    ax.set_xscale("log")
+    ax.set(xlabel="labelled training images (log scale)", ylabel="test accuracy (%)",
+           title="Where distillation pays: few labels")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_per_class(accuracies: dict[str, Sequence[float]], classes: Sequence[str], highlight: int | None = None,
+                   title: str = "Accuracy per class") -> Figure:
+    """Per-class test accuracy of several models side by side (one bar group per class)."""
+    fig = _figure(12, 4.8)
+    ax = fig.subplots()
+    width = 0.8 / len(accuracies)
+    for i, (name, values) in enumerate(accuracies.items()):
+        ax.bar(np.arange(len(classes)) + (i - (len(accuracies) - 1) / 2) * width, [100 * v for v in values],
+               width, color=OKABE_ITO[i], label=name)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    if highlight is not None:
+        ax.get_xticklabels()[highlight].set_fontweight("bold")
+        ax.axvspan(highlight - 0.5, highlight + 0.5, color=OKABE_ITO[6], alpha=0.25)
+    ax.set(ylabel="test accuracy (%)", title=title, ylim=(0, 105))
+    ax.legend(loc="lower right")
+    return fig
+
+
+# ==============================================================================================================
+# 05 · Better together
+# ==============================================================================================================
 
 def plot_pareto(rows: Sequence[dict], cost: str = "bytes", title: str | None = None) -> Figure:
     """Canziani-style bubble chart of measured models: accuracy against ``cost`` (log scale; bytes shown in kB),
