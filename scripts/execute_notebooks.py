@@ -11,13 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from kdviz import runner
+from kdviz import config, runner
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
-    parser.add_argument("--profile", default="full", choices=["quick", "full"])
+    parser.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
     parser.add_argument("--no-write", action="store_true", help="execute only; leave the files unchanged")
     parser.add_argument("--timeout", type=int, default=7200, help="seconds allowed per cell")
     arguments = parser.parse_args()

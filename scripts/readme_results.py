@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from kdviz import pareto_runs, plots
+from kdviz import config, pareto_runs, plots
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +35,7 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="full", choices=["quick", "full"])
+    parser.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite README.md's results from docs/results.json")
     arguments = parser.parse_args(argv)

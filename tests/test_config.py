@@ -1,7 +1,7 @@
 """kdviz.config: profiles, seeding, device choice, folders, the set-up call."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -41,10 +41,20 @@ def test_profiles_list_the_same_knobs_and_differ_in_fingerprint():
         quick.fingerprint("saliency")
 
 
-def test_no_module_of_kdviz_branches_on_a_profile_name():
-    for path in Path(config.__file__).parent.glob("*.py"):
+ROOT = Path(config.__file__).parents[1]
+SOURCES = [*ROOT.glob("kdviz/*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py"), *ROOT.glob("notebooks/*.ipynb")]
+
+
+def test_nothing_branches_on_a_profile_name():
+    for path in SOURCES:
         text = path.read_text()
         assert '== "full"' not in text and '== "quick"' not in text and "profile.name ==" not in text, path.name
+
+
+def test_every_knob_of_a_profile_is_read_somewhere():
+    text = "\n".join(path.read_text() for path in SOURCES)  # fields are declared without a dot, read with one
+    unread = [f.name for f in fields(config.Profile) if f.name != "name" and f".{f.name}" not in text]
+    assert not unread, f"profile fields nothing reads: {unread}"
 
 
 def test_seed_everything_repeats_random_draws():
