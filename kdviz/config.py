@@ -1,4 +1,4 @@
-"""Profile, seed, device and folders: the one set-up call every notebook starts with (introduced in 00)."""
+"""Every knob of a profile (quick, full), the seed, the device and the folders (introduced in 00)."""
 from __future__ import annotations
 
 import dataclasses
