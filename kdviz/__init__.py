@@ -9,7 +9,8 @@ Layers, bottom to top (nothing imports upward; ``lint-imports`` checks it):
 * cached runs: ``pruning_runs``, ``quantization_runs``, ``distillation_runs``, ``adversarial``, then
   ``pipeline_runs`` and ``pareto_runs``;
 * presentation: ``plots`` and ``checks``, ``widgets``, ``session`` (``kdviz.setup``);
-* tools: ``runner``, ``prepare``, ``__main__``.
+* tools: ``runner`` (a notebook in a kernel), ``plan`` (every cached run, as jobs), ``pack`` (an archive of a
+  prepared cache), ``prepare``, ``__main__``.
 
 ``import kdviz`` is light: each module is imported the first time it is used (``kdviz.models``, ``kdviz.setup``).
 """
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 MODULES = ("config", "cache", "data", "architectures", "models", "train", "measure", "landscape", "pareto", "prune",
            "quantize", "distill", "obd", "sparse", "channel_pruning", "calibration", "int8", "pruning_runs",
            "quantization_runs", "distillation_runs", "adversarial", "pipeline_runs", "pareto_runs", "plots", "checks",
-           "widgets", "session", "runner", "prepare")
+           "widgets", "session", "runner", "plan", "pack", "prepare")
 __all__ = [*MODULES, "setup", "__version__"]
 
 

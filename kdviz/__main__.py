@@ -1,11 +1,11 @@
-"""Command line: ``python -m kdviz info``, ``python -m kdviz data`` and ``python -m kdviz prepare``."""
+"""Command line: ``python -m kdviz info``, ``data``, ``prepare`` and ``unpack``."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from kdviz import config, data, prepare, runner, train
+from kdviz import config, data, pack, prepare, runner, train
 
 
 def info() -> int:
@@ -37,16 +37,38 @@ def fetch_data(name: str, allow_download: bool) -> int:
     return 0
 
 
-def prepare_workshop(profile: str, into: Path | None, selected: list[str], allow_download: bool) -> int:
-    """Fetch the data and run the notebooks (all, or those whose names start with ``selected``)."""
+def prepare_workshop(profile: str, into: Path | None, selected: list[str], allow_download: bool,
+                     workers: int | None = None, archive: Path | None = None) -> int:
+    """Fetch the data, train and run the notebooks (all, or those whose names start with ``selected``), and pack
+    what they used into ``archive`` if given."""
     paths = [p for p in runner.notebooks() if not selected or any(p.name.startswith(s) for s in selected)]
     if not paths:
         print(f"no notebook starts with {selected}; the notebooks are: "
               f"{', '.join(p.name for p in runner.notebooks())}", file=sys.stderr)
         return 2
-    report = prepare.prepare(profile, into=into, notebooks=paths, allow_download=allow_download)
+    report = prepare.prepare(profile, into=into, notebooks=paths, allow_download=allow_download, workers=workers,
+                             pack=archive)
     print(prepare.summary(report, into))
     return 0 if all(row["ok"] for row in report) else 1
+
+
+def unpack_archive(archive: Path, into: Path | None, profile: str | None) -> int:
+    """Verify a prepared archive whole, then write its files; a refused archive says why and writes nothing."""
+    try:
+        manifest = pack.unpack(archive, into, profile)
+    except pack.PackError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 1
+    print(f"{len(manifest['files'])} files of the {manifest['profile']!r} profile verified and written to "
+          f"{manifest['into']}: use it as KDVIZ_HOME, or read-only as KDVIZ_DATA")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,11 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     prepare_parser.add_argument("--notebooks", nargs="*", default=[], metavar="NN",
                                 help="only the notebooks whose names start with these (e.g. 00 02)")
     prepare_parser.add_argument("--no-download", action="store_true", help="only look for local copies of the data")
+    prepare_parser.add_argument("--workers", type=_positive, help="jobs side by side (default: one per core on a "
+                                                                   "CPU, one on a GPU)")
+    prepare_parser.add_argument("--pack", type=Path, metavar="FILE", help="also write everything prepared into "
+                                                                          "one archive, for python -m kdviz unpack")
+    unpack_parser = commands.add_parser("unpack", help="verify a prepared archive and write its files")
+    unpack_parser.add_argument("archive", type=Path)
+    unpack_parser.add_argument("--into", type=Path, help="the folder to fill (default: KDVIZ_HOME)")
+    unpack_parser.add_argument("--profile", choices=sorted(config.PROFILES),
+                               help="the profile it must hold (default: KDVIZ_PROFILE's)")
     arguments = parser.parse_args(argv)
     if arguments.command == "info":
         return info()
     if arguments.command == "prepare":
-        return prepare_workshop(arguments.profile, arguments.into, arguments.notebooks, not arguments.no_download)
+        return prepare_workshop(arguments.profile, arguments.into, arguments.notebooks, not arguments.no_download,
+                                arguments.workers, arguments.pack)
+    if arguments.command == "unpack":
+        return unpack_archive(arguments.archive, arguments.into, arguments.profile)
     return fetch_data(arguments.name, not arguments.no_download)
 
 

@@ -51,6 +51,21 @@ def folders(kind: str) -> list[Path]:
     return ([shared / kind] if shared else []) + [config.home_dir() / kind]
 
 
+def record_use(path: Path) -> None:
+    """Note a cached file that was read or written as ``<kind>/<name>`` in the ledger file ``KDVIZ_LEDGER`` names,
+    if any: what ``python -m kdviz prepare --pack`` puts in its archive."""
+    ledger = os.environ.get(config.LEDGER_VARIABLE)
+    if ledger:
+        with open(ledger, "a", encoding="utf-8") as stream:  # one short line per append: lines never interleave
+            stream.write(f"{path.parent.name}/{path.name}\n")
+
+
+def used_files(ledger: Path) -> list[str]:
+    """The distinct ``<kind>/<name>`` entries of a ledger, in order of first use."""
+    lines = Path(ledger).read_text(encoding="utf-8").splitlines() if Path(ledger).is_file() else []
+    return list(dict.fromkeys(line for line in lines if line.strip()))
+
+
 class NotCached(LookupError):
     """Raised inside :func:`only_cached` where a result or a model would have to be computed."""
 
@@ -84,13 +99,16 @@ def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dic
             try:
                 stored = json.loads(path.read_text())
                 if stored.get("settings") == json.loads(json.dumps(settings)):
+                    record_use(path)
                     return stored["result"]
             except (OSError, ValueError, KeyError):
                 pass  # unreadable: computed again below and rewritten whole
     validate_may_compute(kind)
     result = compute()
     payload = json.dumps({"settings": settings, "result": result}).encode()
-    atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(payload))
+    target = config.home_dir() / "results" / filename
+    atomic_write(target, lambda stream: stream.write(payload))
+    record_use(target)
     return result
 
 
@@ -102,14 +120,18 @@ def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]) -> 
         path = folder / filename
         if path.is_file():
             try:
-                return torch.load(path, map_location="cpu", weights_only=True)
+                value = torch.load(path, map_location="cpu", weights_only=True)
+                record_use(path)
+                return value
             except Exception:  # damaged: computed again below and rewritten whole
                 pass
     validate_may_compute(kind)
     value = compute()
     buffer = io.BytesIO()
     torch.save(value, buffer)
-    atomic_write(config.home_dir() / "results" / filename, lambda stream: stream.write(buffer.getvalue()))
+    target = config.home_dir() / "results" / filename
+    atomic_write(target, lambda stream: stream.write(buffer.getvalue()))
+    record_use(target)
     return value
 
 

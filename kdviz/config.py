@@ -16,6 +16,7 @@ PROFILE_VARIABLE = "KDVIZ_PROFILE"
 HOME_VARIABLE = "KDVIZ_HOME"
 DATA_VARIABLE = "KDVIZ_DATA"
 DEVICE_VARIABLE = "KDVIZ_DEVICE"
+LEDGER_VARIABLE = "KDVIZ_LEDGER"  # a file that lists every cached file used (python -m kdviz prepare --pack)
 
 
 @dataclass(frozen=True)

@@ -85,9 +85,11 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def candidate_folders(name: str) -> list[Path]:
-    """Folders searched for a data set's files, in order: KDVIZ_DATA, KDVIZ_HOME, the Debian package folder."""
+    """Folders searched for a data set's files, in order: KDVIZ_DATA (``<folder>`` or, as an unpacked archive
+    lays it out, ``data/<folder>``), KDVIZ_HOME, the Debian package folder."""
     info = dataset_info(name)
-    roots = [config.shared_data_dir(), config.home_dir() / "data", DEBIAN_DIR]
+    shared = config.shared_data_dir()
+    roots = [shared, shared / "data" if shared else None, config.home_dir() / "data", DEBIAN_DIR]
     folders = []
     for root in roots:
         if root is not None:

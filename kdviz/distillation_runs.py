@@ -65,7 +65,7 @@ def _bias_for_prior(logits: torch.Tensor, label: int, share: float) -> float:
 def _train(run: StudentRun, profile: config.Profile, device: torch.device | str | None, progress: bool) -> dict:
     images, true_labels = data.load_profile_split("fashion-mnist", "train", profile)
     test_images, test_labels = data.load_profile_split("fashion-mnist", "test", profile)
-    soft = teacher_logits("train", profile, device)
+    soft = teacher_logits("train", profile, device) if run.method == "distilled" else None
     labels = true_labels.clone()
     if run.labels is not None and run.labels < len(labels):
         kept, _ = data.subset(torch.arange(len(labels)), true_labels, run.labels, seed=run.seed)
@@ -74,7 +74,8 @@ def _train(run: StudentRun, profile: config.Profile, device: torch.device | str 
         labels[unlabelled] = distill.UNLABELLED
     if run.omit_class is not None:
         present = true_labels != run.omit_class
-        images, labels, soft = images[present], labels[present], soft[present]
+        images, labels = images[present], labels[present]
+        soft = soft[present] if soft is not None else None
     config.seed_everything(run.seed)
     student = models.build("student_cnn", width=run.width)
     epochs = profile.epochs(run.epochs)
@@ -111,8 +112,25 @@ def run_student(run: StudentRun, profile: config.Profile | str | None = None,
                 device: torch.device | str | None = None, progress: bool = True) -> dict:
     """The result of a student run (accuracy, per-class accuracy, history...), from the cache or trained now."""
     profile = config.get_profile(profile)
-    settings = train.teacher_key(profile, **asdict(run))
-    return cache.cached_result("student", settings, lambda: _train(run, profile, device, progress))
+    return cache.cached_result("student", cache_key(profile, cache_settings(run)),
+                               lambda: _train(run, profile, device, progress))
+
+
+def cache_settings(run: StudentRun | object) -> dict:
+    """The fields of a run (a dataclass with ``method``, ``T`` and ``alpha``) that its result depends on: a scratch
+    student never sees T or alpha, so runs that differ only there share one result."""
+    settings = asdict(run)
+    if settings["method"] == "scratch":
+        del settings["T"], settings["alpha"]
+    return settings
+
+
+def cache_key(profile: config.Profile, settings: dict) -> dict:
+    """The cache key of a student's run: a distilled one depends on the teacher's checkpoint, a scratch one only on
+    the profile."""
+    if settings["method"] == "scratch":
+        return train.profile_key(profile, **settings)
+    return train.teacher_key(profile, **settings)
 
 
 def compare_over_seeds(base: StudentRun, seeds: Sequence[int] = (0, 1, 2), profile: config.Profile | str | None = None,

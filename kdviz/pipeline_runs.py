@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import pandas as pd
@@ -75,15 +75,14 @@ def student(run: Pipeline = Pipeline(), profile: config.Profile | str | None = N
             progress: bool = True) -> tuple[nn.Module, dict]:
     """Step 1: the compact student trained by the run's method (cached weights): the model and {"accuracy", ...}."""
     profile = config.get_profile(profile)
-    settings = {k: v for k, v in asdict(run).items() if not k.startswith(("prune", "finetune"))}
+    settings = {k: v for k, v in distillation_runs.cache_settings(run).items() if not k.startswith(("prune", "finetune"))}
 
     def compute(model: nn.Module) -> dict:
         history = _train(model, run, profile, profile.epochs(run.epochs), run.lr, device, progress,
                          f"{run.method} compact student, seed {run.seed}")
         return {"accuracy": history.final_test_accuracy, "seconds": history.seconds, "history": history.records}
 
-    model, result = cache.cached_model("combined-student", train.teacher_key(profile, **settings),
-                                       _fresh_student(run), compute)
+    model, result = cache.cached_model("combined-student", distillation_runs.cache_key(profile, settings), _fresh_student(run), compute)
     return model.eval(), result
 
 
@@ -102,7 +101,8 @@ def pruned(run: Pipeline = Pipeline(), profile: config.Profile | str | None = No
         return {"accuracy_pruned": before, "accuracy": history.final_test_accuracy, "seconds": history.seconds}
 
     smaller = channel_pruning.channel_prune(trained.cpu(), run.prune_amount)
-    model, result = cache.cached_model("combined-pruned", train.teacher_key(profile, **asdict(run)), smaller, compute)
+    key = distillation_runs.cache_key(profile, distillation_runs.cache_settings(run))
+    model, result = cache.cached_model("combined-pruned", key, smaller, compute)
     return model.eval(), result
 
 

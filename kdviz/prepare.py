@@ -1,16 +1,19 @@
-"""Prepare a machine, or a shared folder for a room, before a workshop: fetch and verify the data, then run every
-notebook once in the chosen profile so that every model and result it uses is trained and cached
-(``python -m kdviz prepare``). Safe to interrupt and run again: every file is written whole, and what is cached
-is not computed twice."""
+"""Prepare a machine, or a shared folder for a room, before a workshop: fetch and verify the data, train and cache
+every model and result the notebooks use (side by side, a job per core), then run every notebook once in the
+chosen profile (``python -m kdviz prepare``), and optionally pack it all into one archive. Safe to interrupt and
+run again: every file is written whole, and what is cached is not computed twice."""
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from kdviz import cache, config, data, runner
+from kdviz import cache, config, data, plan, runner
+from kdviz import pack as pack_module
 
 DATASETS = ("fashion-mnist",)  # what the notebooks read
 
@@ -28,41 +31,124 @@ def _share_data(name: str, into: Path) -> Path:
 
 
 def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks: Sequence[Path] | None = None,
-            allow_download: bool = True, progress: bool = True) -> list[dict]:
-    """Fetch the data and run the notebooks; one report row per step: {"step", "ok", "detail"}.
+            allow_download: bool = True, progress: bool = True, workers: int | None = None,
+            pack: Path | None = None, jobs: Sequence[plan.Job] | None = None) -> list[dict]:
+    """Fetch the data, train and cache what the notebooks use (:mod:`kdviz.plan`'s jobs, ``workers`` side by side),
+    then run the notebooks, which now only read the cache; with ``pack``, write everything they used into one
+    archive (:mod:`kdviz.pack`). One report row per step: {"step", "ok", "detail", "seconds"}. ``jobs`` replaces
+    the plan's jobs for the chosen notebooks (an empty list: the notebooks compute what they need themselves).
 
     With ``into`` the checkpoints, results and data go to that folder (laid out for ``KDVIZ_DATA``), not to
-    ``KDVIZ_HOME``. A missing data set stops the run, since no notebook can work without it; a failing notebook
-    is reported and the others still run.
+    ``KDVIZ_HOME``. A missing data set stops the run, since no notebook can work without it; a failing job or
+    notebook is reported and the others still run.
     """
-    profile = config.get_profile(profile).name
+    profile = config.get_profile(profile)
     into = Path(into).expanduser().resolve() if into else None
-    report = []
+    started = time.perf_counter()
+    report: list[dict] = []
     for name in DATASETS:
         try:
             data.ensure_available(name, allow_download)
             counts = [len(data.load(name, split, allow_download=False)[1]) for split in data.SPLITS]
             where = _share_data(name, into) if into else data.find_files(name, "train")[0].parent
-            report.append({"step": f"data: {name}", "ok": True,
+            report.append({"step": f"data: {name}", "ok": True, "seconds": time.perf_counter() - started,
                            "detail": f"{counts[0]:,} + {counts[1]:,} images verified in {where}"})
         except (data.DataNotFoundError, data.CorruptDataError) as error:
-            report.append({"step": f"data: {name}", "ok": False, "detail": str(error)})
+            report.append({"step": f"data: {name}", "ok": False, "detail": str(error), "seconds": 0.0})
             return report
-    paths = list(notebooks) if notebooks is not None else runner.notebooks()
-    for path in tqdm(paths, desc=f"notebooks ({profile} profile)", unit="notebook", disable=not progress):
-        try:
-            seconds, _ = runner.execute(Path(path), profile, home=into)
-            report.append({"step": f"notebook: {Path(path).name}", "ok": True, "detail": f"ran in {seconds:.0f} s"})
-        except Exception as error:  # a notebook may fail in any way; say which and how, and go on
-            lines = [line for line in str(error).splitlines() if line.strip()]
-            report.append({"step": f"notebook: {Path(path).name}", "ok": False,
-                           "detail": lines[-1] if lines else type(error).__name__})
+    paths = [Path(p) for p in (notebooks if notebooks is not None else runner.notebooks())]
+    with tempfile.TemporaryDirectory() as scratch:
+        ledger = Path(scratch) / "ledger.txt"
+        variables = {config.PROFILE_VARIABLE: profile.name, config.LEDGER_VARIABLE: str(ledger),
+                     **({config.HOME_VARIABLE: str(into)} if into else {})}
+        with runner.environment(**variables):
+            chosen = _jobs_for(profile, paths) if jobs is None else list(jobs)
+            report += _run_jobs(chosen, profile, workers, progress)
+            for path in tqdm(paths, desc=f"notebooks ({profile.name} profile)", unit="notebook", disable=not progress):
+                report.append(_execute(path, profile, into or config.home_dir()))
+            if pack is not None:
+                report.append(_pack(pack, profile, cache.used_files(ledger)))
+    report.append({"step": "total", "ok": all(row["ok"] for row in report), "detail": "wall time",
+                   "seconds": time.perf_counter() - started})
     return report
 
 
+def _jobs_for(profile: config.Profile, paths: list[Path]) -> list[plan.Job]:
+    """The plan's jobs of the selected notebooks (a job's name starts with its notebook's number), and the jobs
+    they wait for."""
+    every = plan.jobs(profile)
+    numbers = {path.name[:2] for path in paths}
+    chosen = {job.name for job in every if job.name[:2] in numbers}
+    while True:
+        needed = {job.after for job in every if job.name in chosen and job.after} - chosen
+        if not needed:
+            return [job for job in every if job.name in chosen]
+        chosen |= needed
+
+
+def _run_jobs(chosen: list[plan.Job], profile: config.Profile, workers: int | None, progress: bool) -> list[dict]:
+    """Run the jobs side by side; a report row per job."""
+    if not chosen:
+        return []
+    bar = tqdm(total=len(chosen), desc=f"training ({profile.name} profile)", unit="job", disable=not progress)
+    rows = []
+
+    def finished(name: str, seconds: float) -> None:
+        rows.append({"step": f"job: {name}", "ok": True, "detail": "trained or computed, cached", "seconds": seconds})
+        bar.update()
+
+    try:
+        plan.run(chosen, profile, workers, progress=finished)
+    except Exception as error:  # a job may fail in any way; the notebooks then compute what is missing, or fail
+        rows.append({"step": "jobs", "ok": False, "detail": _last_line(error), "seconds": 0.0})
+    bar.close()
+    return rows
+
+
+def _cached_files(home: Path) -> set[Path]:
+    return {path for kind in ("checkpoints", "results") for path in (home / kind).glob("*") if path.is_file()}
+
+
+def _execute(path: Path, profile: config.Profile, home: Path) -> dict:
+    """Run a notebook; its row says how many cached files it had to make itself (none, when the plan covers it)."""
+    before = _cached_files(home)
+    try:
+        seconds, _ = runner.execute(path, profile.name, home=home)
+        made = len(_cached_files(home) - before)
+        return {"step": f"notebook: {path.name}", "ok": True, "seconds": seconds,
+                "detail": "ran from the cache" if not made else f"ran, and computed {made} cached files itself"}
+    except Exception as error:  # a notebook may fail in any way; say which and how, and go on
+        return {"step": f"notebook: {path.name}", "ok": False, "detail": _last_line(error), "seconds": 0.0}
+
+
+def _last_line(error: Exception) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _pack(archive: Path, profile: config.Profile, used: list[str]) -> dict:
+    """Pack the cached files the notebooks used (from KDVIZ_DATA or KDVIZ_HOME, wherever each was found) and the
+    data set's files into ``archive``."""
+    started = time.perf_counter()
+    sources = {}
+    for name in DATASETS:  # the data as KDVIZ_HOME lays it out: data/<folder>/
+        for split in data.SPLITS:
+            for source in data.find_files(name, split):
+                sources[f"data/{data.dataset_info(name).folder}/{source.name}"] = source
+    for entry in used:
+        kind, filename = entry.split("/", 1)
+        sources[entry] = next(folder / filename for folder in cache.folders(kind) if (folder / filename).is_file())
+    manifest = pack_module.write(archive, sources, profile)
+    size = Path(archive).stat().st_size
+    return {"step": f"pack: {archive}", "ok": True, "seconds": time.perf_counter() - started,
+            "detail": f"{len(manifest['files'])} files, {size / 1e6:.1f} MB"}
+
+
 def summary(report: list[dict], into: Path | None = None) -> str:
-    """The report as lines a person reads, with what to do next."""
-    lines = [f"{'ok    ' if row['ok'] else 'FAILED'}  {row['step']}: {row['detail']}" for row in report]
+    """The report as a table a person reads (each step's time), with what to do next."""
+    width = max((len(row["step"]) for row in report), default=0)
+    lines = [f"{'ok    ' if row['ok'] else 'FAILED'}  {row['step']:<{width}}  {_minutes(row.get('seconds', 0.0)):>8}  "
+             f"{row['detail']}" for row in report]
     if into and all(row["ok"] for row in report):
         lines.append(f"done: point the room at it with KDVIZ_DATA={into} (read-only is fine)")
     elif all(row["ok"] for row in report):
@@ -70,3 +156,7 @@ def summary(report: list[dict], into: Path | None = None) -> str:
     else:
         lines.append("some steps failed (above); run the command again after fixing them: finished steps are kept")
     return os.linesep.join(lines)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"

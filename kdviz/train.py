@@ -72,6 +72,7 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
         description: str = "training", extra: torch.Tensor | None = None, evaluate_every: int = 1,
         loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None) -> History:
     """Train with SGD (Nesterov momentum) and a one-cycle learning rate; evaluate on ``test`` after each epoch.
+    Convolutional models train in the channels-last memory format and are handed back in the usual one.
 
     By default the loss is cross-entropy; ``loss_fn(logits, labels, extra_batch)`` replaces it, with ``extra`` a
     tensor of one row per training image (a teacher's logits, for distillation). Labels of -1 mark unlabelled
@@ -89,6 +90,9 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
     images, labels = train
     steps_per_epoch = -(-len(labels) // batch_size)
     model.to(device)
+    convolutional = any(isinstance(module, nn.Conv2d) for module in model.modules())
+    if convolutional:  # channels-last activations: 1.3 to 1.7 times the images per second here (benchmarks/)
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
@@ -120,6 +124,8 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
         history.records.append(record)
         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith("accuracy")}, refresh=True)
     bar.close()
+    if convolutional:  # hand back the usual layout: later surgery may reshape the weights
+        model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
 
@@ -192,6 +198,7 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
             if path.is_file():
                 try:
                     history, _ = load_checkpoint(path, model)
+                    cache.record_use(path)
                     return model.to(device or config.pick_device()).eval(), history
                 except Exception as error:  # a damaged cache file is retrained, never trusted
                     warnings.warn(f"checkpoint {path} is unreadable ({error}); training {name} again", stacklevel=2)
@@ -205,7 +212,9 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
     meta = {"name": name, "profile": profile.name, "fingerprint": profile.fingerprint(*config.TRAINING_FIELDS),
             "seed": seed, "recipe": json.dumps(asdict(recipe)),
             "torch": str(torch.__version__)}
-    save_checkpoint(config.home_dir() / "checkpoints" / filename, model, history, meta)
+    target = config.home_dir() / "checkpoints" / filename
+    save_checkpoint(target, model, history, meta)
+    cache.record_use(target)
     return model, history
 
 

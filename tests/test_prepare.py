@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -10,7 +11,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import write_fake_dataset
 from kdviz import __main__ as cli
-from kdviz import config, data, prepare, runner
+from kdviz import cache, config, data, distillation_runs, pack, plan, prepare, runner
 
 
 def _notebook(folder, name: str, source: str):
@@ -44,8 +45,9 @@ def test_prepare_into_a_folder_makes_a_read_only_kdviz_data(fake_data, tmp_path,
     notebooks.mkdir()
     good = _notebook(notebooks, "00_good.ipynb", MARKER)
     shared = tmp_path / "shared"
-    report = prepare.prepare("quick", into=shared, notebooks=[good], allow_download=False, progress=False)
-    assert [row["ok"] for row in report] == [True, True], report
+    report = prepare.prepare("quick", into=shared, notebooks=[good], allow_download=False, progress=False, jobs=[])
+    assert [row["ok"] for row in report] == [True, True, True], report
+    assert report[-1]["step"] == "total" and "computed 1 cached files itself" in report[1]["detail"]
     assert (shared / "results" / "ran-quick").read_text() == "yes"  # the kernel wrote into the shared folder
     files = sorted(p.name for p in (shared / "fashion-mnist").iterdir())
     assert files == sorted(p.name for p in (fake_data / "data" / "fashion-mnist").iterdir())
@@ -67,8 +69,8 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(fake_data, tmp_
     notebooks.mkdir()
     broken = _notebook(notebooks, "00_broken.ipynb", "raise RuntimeError('this cell is broken')")
     good = _notebook(notebooks, "01_good.ipynb", MARKER)
-    report = prepare.prepare("quick", notebooks=[broken, good], allow_download=False, progress=False)
-    assert [row["ok"] for row in report] == [True, False, True]
+    report = prepare.prepare("quick", notebooks=[broken, good], allow_download=False, progress=False, jobs=[])
+    assert [row["ok"] for row in report] == [True, False, True, False]
     assert "this cell is broken" in report[1]["detail"]
     assert "failed" in prepare.summary(report)
     assert (fake_data / "results" / "ran-quick").is_file()
@@ -99,3 +101,69 @@ def test_cli_selects_notebooks_by_number(monkeypatch, capsys):
     monkeypatch.setattr(prepare, "prepare", lambda profile, **kw: chosen.append((profile, kw["notebooks"])) or [])
     assert cli.main(["prepare", "--profile", "quick", "--notebooks", "02"]) == 0
     assert chosen[0][0] == "quick" and [p.name for p in chosen[0][1]] == ["02_pruning.ipynb"]
+
+
+CACHED_RESULT = """
+from kdviz import cache
+cache.cached_result("demo", {"profile": "quick"}, lambda: {"value": 42})
+"""
+
+
+def test_prepare_packs_what_the_notebooks_used_and_the_data(fake_data, tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    path = _notebook(notebooks, "00_result.ipynb", CACHED_RESULT)
+    cache.cached_result("unused", {"profile": "quick"}, lambda: {"value": 0})  # in the cache, but no notebook reads it
+    archive = tmp_path / "room.tar"
+    report = prepare.prepare("quick", notebooks=[path], allow_download=False, progress=False, jobs=[], pack=archive)
+    assert all(row["ok"] for row in report), report
+    assert any(row["step"].startswith("pack:") and "MB" in row["detail"] for row in report)
+    names = [entry["path"] for entry in pack.verify(archive, "quick")["files"]]
+    assert sum(name.startswith("results/demo-") for name in names) == 1
+    assert not any(name.startswith("results/unused-") for name in names)
+    assert sum(name.startswith("data/fashion-mnist/") for name in names) == 4
+    target = tmp_path / "room"
+    pack.unpack(archive, target, "quick")
+    assert sorted(p.name for p in (target / "data" / "fashion-mnist").iterdir()) == sorted(
+        p.name for p in (fake_data / "data" / "fashion-mnist").iterdir())
+
+
+def test_the_plan_names_every_job_once_and_waits_only_for_its_own_jobs():
+    for profile in config.PROFILES.values():
+        jobs = plan.jobs(profile)
+        names = [job.name for job in jobs]
+        assert len(names) == len(set(names))
+        assert all(job.after in names for job in jobs if job.after)
+        assert jobs[0].name == plan.TEACHER and all(name[:2] in {"00", "01", "02", "03", "04", "05"} for name in names)
+        distilled = [job for job in jobs if job.module == "distillation_runs" and job.function == "run_student"
+                     and job.kwargs["run"].method == "distilled"]
+        assert distilled and all(job.after == plan.TEACHER_LOGITS for job in distilled)
+
+
+def test_scratch_students_that_differ_only_in_t_and_alpha_are_one_run():
+    runs = plan.student_runs(config.get_profile("full"))
+    scratch = [run for run in runs.values() if run.method == "scratch"]
+    keys = {str(sorted(distillation_runs.cache_settings(run).items())) for run in scratch}
+    assert len(keys) == len(scratch)  # no two listed scratch runs would share a cache entry
+    assert not any(run.width == 8 and run.labels is None and run.seed == 0 and run.T != 8.0 for run in scratch)
+
+
+def test_jobs_for_some_notebooks_bring_the_jobs_they_wait_for():
+    chosen = prepare._jobs_for(config.get_profile("quick"), [Path("notebooks/04_knowledge_distillation.ipynb")])
+    names = [job.name for job in chosen]
+    assert plan.TEACHER in names and plan.TEACHER_LOGITS in names
+    assert all(name[:2] in {"00", "04"} for name in names) and not any(name.startswith("00 mlp") for name in names)
+
+
+def test_jobs_run_side_by_side_in_their_own_processes(real_fashion_mnist, isolated_home, tmp_path, monkeypatch):
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv(config.LEDGER_VARIABLE, str(ledger))
+    jobs = [plan.Job("02 tiny net", "train", "load_or_train", {"name": "tiny_mlp", "seed": 0}),
+            plan.Job("00 mlp", "train", "load_or_train", {"name": "mlp", "seed": 0}, after="02 tiny net"),
+            plan.Job("00 tiny net, seed 1", "train", "load_or_train", {"name": "tiny_mlp", "seed": 1})]
+    finished = plan.run(jobs, "quick", workers=2)
+    order = [name for name, _ in finished]
+    assert sorted(order) == sorted(job.name for job in jobs) and order.index("02 tiny net") < order.index("00 mlp")
+    assert all(seconds > 0 for _, seconds in finished)
+    written = sorted(p.name for p in (isolated_home / "checkpoints").glob("*.pt"))
+    assert len(written) == 3 and len(cache.used_files(ledger)) == 3

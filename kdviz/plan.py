@@ -1,0 +1,149 @@
+"""Every trained model and cached run the notebooks read, as a list of jobs that ``python -m kdviz prepare`` runs
+side by side, one core each, before it executes the notebooks (which then only read the cache)."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+
+import torch
+
+from kdviz import adversarial, config, data, distillation_runs, pipeline_runs, pruning_runs
+
+TEACHER = "00 teacher"
+TEACHER_LOGITS = "04 teacher logits, training images"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cached computation, ``kdviz.<module>.<function>(profile=..., **kwargs)`` (quietly), run once the job
+    named ``after`` (if any) has finished."""
+
+    name: str
+    module: str
+    function: str
+    kwargs: dict = field(default_factory=dict)
+    after: str | None = None
+
+
+def _zoo(name: str, model: str, seed: int) -> Job:
+    return Job(name, "train", "load_or_train", {"name": model, "seed": seed})
+
+
+def student_runs(profile: config.Profile) -> dict[str, distillation_runs.StudentRun]:
+    """The students notebook 04 trains (and notebook 05 charts), by a short description; runs shared between the
+    notebook's sections (the same settings) appear once."""
+    run = distillation_runs.StudentRun
+    talk = {"T": 8.0, "alpha": 0.9, "epochs": 10}
+    runs: dict[str, distillation_runs.StudentRun] = {}
+    for seed in profile.seeds:
+        for method in distillation_runs.METHODS:
+            for width in (8, 16):
+                runs[f"{method} w{width} seed {seed}"] = run(width=width, method=method, seed=seed, **talk)
+            runs[f"{method} w16 1,000 labels seed {seed}"] = run(width=16, method=method, labels=1000, seed=seed, **talk)
+    for T in profile.sweep_temperatures:
+        for alpha in profile.sweep_alphas:
+            runs[f"sweep T {T:g} alpha {alpha:g}"] = run(width=8, T=T, alpha=alpha, epochs=10)
+    for labels in profile.label_counts:
+        for method in distillation_runs.METHODS:
+            runs[f"{method} w16 {labels or 'all'} labels"] = run(width=16, method=method, labels=labels, **talk)
+    runs["omitted class"] = run(width=16, omit_class=data.CLASSES["fashion-mnist"].index("Dress"), **talk)
+    unique: dict[str, str] = {}
+    for name, settings in runs.items():
+        unique.setdefault(json.dumps(distillation_runs.cache_settings(settings), sort_keys=True), name)
+    return {name: runs[name] for name in unique.values()}
+
+
+def jobs(profile: config.Profile | str | None = None) -> list[Job]:
+    """What the notebooks train or compute and cache, for ``profile``: the teacher first, the rest after it (the
+    runs that read the teacher wait for it), longest first within each part."""
+    profile = config.get_profile(profile)
+    twins = [_zoo(f"01 {model} seed {seed}", model, seed)
+             for seed in profile.twin_seeds for model in ("separable_cnn", "fire_cnn", "teacher")
+             if (model, seed) != ("teacher", 0)]
+    pipelines = [Job(f"05 pipeline {method} seed {seed}", "pipeline_runs", "pruned",
+                     {"run": replace(pipeline_runs.Pipeline(), method=method, seed=seed)},
+                     after=TEACHER_LOGITS if method == "distilled" else None)
+                 for method in pipeline_runs.METHODS for seed in profile.seeds]
+    students = [Job(f"04 student {name}", "distillation_runs", "run_student", {"run": run},
+                    after=TEACHER_LOGITS if run.method == "distilled" else None)
+                for name, run in student_runs(profile).items()]
+    return [
+        _zoo(TEACHER, "teacher", 0),
+        *twins,
+        Job(TEACHER_LOGITS, "distillation_runs", "teacher_logits", {"split": "train"}, after=TEACHER),
+        Job("04 teacher logits, test images", "distillation_runs", "teacher_logits", {"split": "test"}, after=TEACHER),
+        *[Job(f"02 iterative pruning, {method}", "pruning_runs", "iterative", {"method": method}, after=TEACHER)
+          for method in pruning_runs.METHODS],
+        *[Job(f"03 QAT {bits} bits", "quantization_runs", "qat", {"bits": bits}, after=TEACHER)
+          for bits in profile.qat_bits],
+        *pipelines,
+        Job("02 channel pruning", "pruning_runs", "channel_pruned", after=TEACHER),
+        Job("02 one-shot pruning", "pruning_runs", "one_shot", after=TEACHER),
+        Job("02 sensitivity", "pruning_runs", "sensitivity", after=TEACHER),
+        Job("02 loss prediction", "pruning_runs", "loss_prediction", after=TEACHER),
+        Job("03 weight bit depths", "quantization_runs", "weight_bits", after=TEACHER),
+        Job("03 activation bit depths", "quantization_runs", "activation_bits", after=TEACHER),
+        *[Job(f"05 defence: {kind}", "adversarial", "trained", {"kind": kind}) for kind in adversarial.KINDS[:2]],
+        Job("05 defence: defensively distilled", "adversarial", "trained", {"kind": adversarial.KINDS[2]},
+            after="05 defence: defensive teacher"),
+        *students,
+        _zoo("00 mlp", "mlp", 0),
+        _zoo("02 tiny net", "tiny_mlp", 0),
+    ]
+
+
+def run_job(job: Job, profile_name: str) -> tuple[str, float]:
+    """Run one job in this process (quietly); its name and the seconds it took."""
+    function: Callable = getattr(importlib.import_module(f"kdviz.{job.module}"), job.function)
+    quiet = {"progress": False} if "progress" in inspect.signature(function).parameters else {}
+    started = time.perf_counter()
+    function(profile=profile_name, **job.kwargs, **quiet)
+    return job.name, time.perf_counter() - started
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def default_workers() -> int:
+    """One job at a time on a GPU (it is shared); otherwise one job per core, each on one thread (small models
+    use a second thread poorly: two jobs side by side finish sooner than one after the other on two threads)."""
+    if config.pick_device().type != "cpu":
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
+
+
+def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, workers: int | None = None,
+        progress: Callable[[str, float], None] | None = None) -> list[tuple[str, float]]:
+    """Run the jobs, each after the one it waits for, ``workers`` at a time in separate processes (one thread
+    each on the CPU); the (name, seconds) of each, in the order they finished. A failing job raises."""
+    profile = config.get_profile(profile)
+    workers = workers or default_workers()
+    names = {job.name for job in job_list}
+    waiting = [job for job in job_list if job.after is not None and job.after in names]
+    ready = [job for job in job_list if job not in waiting]
+    done: list[tuple[str, float]] = []
+    initializer = _one_thread if config.pick_device().type == "cpu" else None
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer) as pool:
+        running: dict[Future, Job] = {}
+        while ready or waiting or running:
+            for job in ready:
+                running[pool.submit(run_job, job, profile.name)] = job
+            ready = []
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                running.pop(future)
+                name, seconds = future.result()
+                done.append((name, seconds))
+                if progress:
+                    progress(name, seconds)
+                ready += [job for job in waiting if job.after == name]
+                waiting = [job for job in waiting if job.after != name]
+    return done
