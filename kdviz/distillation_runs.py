@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import torch
+from torch import nn
 
 from kdviz import cache, config, data, distill, models, train
 
@@ -62,7 +63,9 @@ def _bias_for_prior(logits: torch.Tensor, label: int, share: float) -> float:
     return high
 
 
-def _train(run: StudentRun, profile: config.Profile, device: torch.device | str | None, progress: bool) -> dict:
+def _train(student: nn.Module, run: StudentRun, profile: config.Profile, device: torch.device | str | None,
+           progress: bool) -> dict:
+    """Train ``student`` (in place) as ``run`` says; its result: accuracy, per-class accuracy, history..."""
     images, true_labels = data.load_profile_split("fashion-mnist", "train", profile)
     test_images, test_labels = data.load_profile_split("fashion-mnist", "test", profile)
     soft = teacher_logits("train", profile, device) if run.method == "distilled" else None
@@ -76,8 +79,6 @@ def _train(run: StudentRun, profile: config.Profile, device: torch.device | str 
         present = true_labels != run.omit_class
         images, labels = images[present], labels[present]
         soft = soft[present] if soft is not None else None
-    config.seed_everything(run.seed)
-    student = models.build("student_cnn", width=run.width)
     epochs = profile.epochs(run.epochs)
     started = time.perf_counter()
     description = f"{run.method} student w{run.width} seed {run.seed}"
@@ -108,12 +109,21 @@ def _train(run: StudentRun, profile: config.Profile, device: torch.device | str 
     return result
 
 
+def student(run: StudentRun, profile: config.Profile | str | None = None, device: torch.device | str | None = None,
+            progress: bool = True) -> tuple[nn.Module, dict]:
+    """A trained student (its weights cached, for notebook 05's pipeline and chart) and its result."""
+    profile = config.get_profile(profile)
+    config.seed_everything(run.seed)
+    fresh = models.build("student_cnn", width=run.width)
+    model, result = cache.cached_model("student", cache_key(profile, cache_settings(run)), fresh,
+                                       lambda model: _train(model, run, profile, device, progress))
+    return model.eval(), result
+
+
 def run_student(run: StudentRun, profile: config.Profile | str | None = None,
                 device: torch.device | str | None = None, progress: bool = True) -> dict:
     """The result of a student run (accuracy, per-class accuracy, history...), from the cache or trained now."""
-    profile = config.get_profile(profile)
-    return cache.cached_result("student", cache_key(profile, cache_settings(run)),
-                               lambda: _train(run, profile, device, progress))
+    return student(run, profile, device, progress)[1]
 
 
 def cache_settings(run: StudentRun | object) -> dict:

@@ -9,7 +9,7 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
-from kdviz import cache, config, distillation_runs, measure, models, pipeline_runs, pruning_runs, sparse, train
+from kdviz import cache, config, distillation_runs, measure, pipeline_runs, pruning_runs, sparse, train
 from kdviz.pareto import COSTS, pareto_front
 
 
@@ -52,9 +52,9 @@ def _int8_teacher(profile: config.Profile) -> tuple:
 
 
 def _student(width: int) -> Callable[[config.Profile], tuple]:
-    def get(profile: config.Profile) -> tuple:  # notebook 04 keeps results, not weights: costs of the architecture
-        result = distillation_runs.run_student(distillation_runs.StudentRun(width=width, T=8.0, alpha=0.9, epochs=10), profile)
-        model = models.build("student_cnn", width=width).eval()
+    def get(profile: config.Profile) -> tuple:
+        run = distillation_runs.StudentRun(width=width, T=8.0, alpha=0.9, epochs=10)
+        model, result = distillation_runs.student(run, profile, device="cpu", progress=False)
         return model, result["accuracy"], measure.macs(model), None
     return get
 
@@ -81,9 +81,8 @@ ENTRIES = (
            "latency are the teacher's"),
     _Entry("teacher, 50 % channels pruned", "pruned", _channel_pruned_teacher),
     _Entry("teacher, int8", "quantized", _int8_teacher),
-    _Entry("student w8 (distilled)", "distilled", _student(8), "notebook 04 keeps accuracies, not weights: the costs "
-           "are those of the architecture"),
-    _Entry("student w16 (distilled)", "distilled", _student(16), "as above"),
+    _Entry("student w8 (distilled)", "distilled", _student(8)),
+    _Entry("student w16 (distilled)", "distilled", _student(16)),
     _Entry("compact student (distilled)", "combined", _compact_student),
     _Entry("+ 50 % channels pruned", "combined", _compact_pruned),
     _Entry("+ int8", "combined", _compact_int8),
