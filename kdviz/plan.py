@@ -76,6 +76,9 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
                 for name, run in student_runs(profile).items()]
     return [
         _zoo(TEACHER, "teacher", 0),
+        _zoo("00 mlp", "mlp", 0),
+        _zoo("02 tiny net", "tiny_mlp", 0),
+        Job("02 tiny net's Hessian", "pruning_runs", "tiny_hessian", after="02 tiny net"),
         *twins,
         Job(TEACHER_LOGITS, "distillation_runs", "teacher_logits", {"split": "train"}, after=TEACHER),
         Job("04 teacher logits, test images", "distillation_runs", "teacher_logits", {"split": "test"}, after=TEACHER),
@@ -94,8 +97,6 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
         Job("05 defence: defensively distilled", "adversarial", "trained", {"kind": adversarial.KINDS[2]},
             after="05 defence: defensive teacher"),
         *students,
-        _zoo("00 mlp", "mlp", 0),
-        _zoo("02 tiny net", "tiny_mlp", 0),
     ]
 
 
@@ -108,8 +109,11 @@ def run_job(job: Job, profile_name: str) -> tuple[str, float]:
     return job.name, time.perf_counter() - started
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+def _quiet_worker(threads: int | None) -> None:
+    """A worker's set-up: no progress bars (the main process shows one per job), and ``threads`` threads."""
+    os.environ["TQDM_DISABLE"] = "1"  # tqdm reads its defaults from TQDM_* variables
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def default_workers() -> int:
@@ -130,8 +134,9 @@ def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, wo
     waiting = [job for job in job_list if job.after is not None and job.after in names]
     ready = [job for job in job_list if job not in waiting]
     done: list[tuple[str, float]] = []
-    initializer = _one_thread if config.pick_device().type == "cpu" else None
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer) as pool:
+    threads = 1 if config.pick_device().type == "cpu" else None
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker,
+                             initargs=(threads,)) as pool:
         running: dict[Future, Job] = {}
         while ready or waiting or running:
             for job in ready:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from nbclient.exceptions import CellTimeoutError
 from tqdm.auto import tqdm
 
 from kdviz import cache, config, data, plan, runner
@@ -109,14 +110,24 @@ def _cached_files(home: Path) -> set[Path]:
     return {path for kind in ("checkpoints", "results") for path in (home / kind).glob("*") if path.is_file()}
 
 
+CELL_TIMEOUT = 900  # seconds: after the jobs, every cell only reads the cache
+
+
 def _execute(path: Path, profile: config.Profile, home: Path) -> dict:
-    """Run a notebook; its row says how many cached files it had to make itself (none, when the plan covers it)."""
+    """Run a notebook; its row says how many cached files it had to make itself (none, when the plan covers it).
+    A cell that never returns (nbclient can wait forever after a widget cell: jupyter/nbclient#312) is given
+    ``CELL_TIMEOUT`` seconds, and the notebook one more try."""
     before = _cached_files(home)
     try:
-        seconds, _ = runner.execute(path, profile.name, home=home)
+        try:
+            seconds, _ = runner.execute(path, profile.name, home=home, timeout=CELL_TIMEOUT)
+            retried = ""
+        except CellTimeoutError:
+            seconds, _ = runner.execute(path, profile.name, home=home, timeout=CELL_TIMEOUT)
+            retried = f" (second try: the first waited {CELL_TIMEOUT} s on a cell)"
         made = len(_cached_files(home) - before)
-        return {"step": f"notebook: {path.name}", "ok": True, "seconds": seconds,
-                "detail": "ran from the cache" if not made else f"ran, and computed {made} cached files itself"}
+        detail = "ran from the cache" if not made else f"ran, and computed {made} cached files itself"
+        return {"step": f"notebook: {path.name}", "ok": True, "seconds": seconds, "detail": detail + retried}
     except Exception as error:  # a notebook may fail in any way; say which and how, and go on
         return {"step": f"notebook: {path.name}", "ok": False, "detail": _last_line(error), "seconds": 0.0}
 

@@ -29,6 +29,29 @@ def teacher_saliency(profile: config.Profile | str | None = None, method: str = 
                                 lambda: obd.obd_saliency(teacher, images, labels, method))
 
 
+TINY_ESTIMATES = {"Gauss-Newton": "gauss-newton", "Fisher (sampled labels)": "fisher",
+                  "Hutchinson, 100 probes": "hutchinson"}
+
+
+def tiny_hessian(profile: config.Profile | str | None = None) -> dict:
+    """Notebook 02's tiny net on the saliency images, cached: {"exact": its exact Hessian diagonal, "estimates":
+    {name: the diagonal by each method of ``TINY_ESTIMATES``}, "convergence": obd.hutchinson_convergence's rows
+    at ``profile.hutchinson_probes``} (about 1,400 Hessian-vector products and an exact diagonal)."""
+    profile = config.get_profile(profile)
+    tiny, _ = train.load_or_train("tiny_mlp", seed=0, profile=profile, progress=False)
+    images, labels = saliency_images(profile)
+
+    def compute() -> dict:
+        exact = obd.exact_diagonal(tiny, images, labels)
+        estimates = {name: obd.hessian_diagonal(tiny, images, labels, method) for name, method in TINY_ESTIMATES.items()}
+        convergence = obd.hutchinson_convergence(tiny, images, labels, exact, probes=profile.hutchinson_probes)
+        return {"exact": exact, "estimates": estimates, "convergence": convergence}
+
+    settings = train.profile_key(profile, ("saliency_images", "hutchinson_probes"),
+                                 model=train.checkpoint_name("tiny_mlp", profile, 0))
+    return cache.cached_tensors("tiny-hessian", settings, compute)
+
+
 def magnitudes(model: nn.Module) -> prune.Scores:
     """|w| of every prunable weight: magnitude pruning's ranking, in the form OBD's functions take."""
     return {name: layer.weight.detach().abs() for name, layer in models.prunable_layers(model).items()}
@@ -84,7 +107,7 @@ def sensitivity(profile: config.Profile | str | None = None,
 
 def iterative(profile: config.Profile | str | None = None, method: str = "magnitude",
               schedule: Sequence[float] | None = None, epochs_per_step: int = 1, lr: float = 0.01,
-              device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
+              device: torch.device | str | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
     """The teacher pruned step by step to each sparsity of ``schedule`` with fine-tuning after each step, ranking
     by magnitude or by OBD saliency recomputed at every step (OBD's own procedure). Cached weights and records."""
     profile = config.get_profile(profile)
@@ -100,7 +123,7 @@ def iterative(profile: config.Profile | str | None = None, method: str = "magnit
         test = data.load_profile_split("fashion-mnist", "test", profile)
         pruned, records = prune.iterative_prune(train.cached_teacher(profile, device), schedule, train_split, test,
                                                 epochs_per_step=profile.epochs(epochs_per_step), lr=lr,
-                                                scores_fn=scores_fn, device=device)
+                                                scores_fn=scores_fn, device=device, progress=progress)
         model.load_state_dict(pruned.state_dict())
         return {"steps": records}
 
@@ -112,7 +135,8 @@ def iterative(profile: config.Profile | str | None = None, method: str = "magnit
 
 
 def channel_pruned(profile: config.Profile | str | None = None, amount: float = 0.5, epochs: int = 5,
-                   lr: float = 0.02, device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
+                   lr: float = 0.02, device: torch.device | str | None = None,
+                   progress: bool = True) -> tuple[nn.Module, dict]:
     """The teacher without ``amount`` of its channels and hidden units (a smaller dense model), fine-tuned
     (cached): the model and its accuracy before and after fine-tuning."""
     profile = config.get_profile(profile)
@@ -122,7 +146,7 @@ def channel_pruned(profile: config.Profile | str | None = None, amount: float = 
     def compute(model: nn.Module) -> dict:
         before = train.evaluate(model, *test).accuracy
         history = train.fit(model, data.load_profile_split("fashion-mnist", "train", profile), test,
-                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device,
+                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device, progress=progress,
                             description=f"fine-tune the channel-pruned teacher ({100 * amount:.0f} % fewer channels)")
         return {"accuracy_pruned": before, "accuracy": history.final_test_accuracy}
 

@@ -52,7 +52,7 @@ def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[
 
 
 def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int = 2, lr: float = 0.01,
-        device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
+        device: torch.device | str | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
     """The teacher fine-tuned with its weights fake-quantized to ``bits`` per channel (straight-through
     gradients), against the same depth without training (post-training quantization). Cached."""
     profile = config.get_profile(profile)
@@ -64,7 +64,7 @@ def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int 
         post_training = train.evaluate(quantize.quantize_weights(teacher, bits), *test).accuracy
         trainable = quantize.prepare_qat(teacher, bits)
         history = train.fit(trainable, data.load_profile_split("fashion-mnist", "train", profile), test,
-                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device,
+                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device, progress=progress,
                             description=f"quantization-aware training, {bits}-bit weights")
         model.load_state_dict(quantize.finish_qat(trainable).state_dict())
         return {"bits": bits, "post_training": post_training, "qat": history.final_test_accuracy,

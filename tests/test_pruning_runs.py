@@ -1,6 +1,8 @@
 """kdviz.pruning_runs: the teacher's pruning experiments on small fake data, cached."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kdviz import models, prune, pruning_runs
@@ -35,3 +37,15 @@ def test_iterative_and_channel_pruning_return_cached_models(small_world, monkeyp
     assert smaller[0].out_channels == 2 and 0 <= record["accuracy"] <= 1  # half of width 4
     with pytest.raises(ValueError, match=r"method must be one of \['magnitude', 'obd'\]"):
         pruning_runs.iterative(small_world, "random")
+
+
+def test_the_tiny_nets_hessian_is_computed_once(small_world, monkeypatch):
+    profile = replace(small_world, saliency_images=50, hutchinson_probes=(1, 4))
+    hessian = pruning_runs.tiny_hessian(profile)
+    assert list(hessian["estimates"]) == list(pruning_runs.TINY_ESTIMATES)
+    assert [row["probes"] for row in hessian["convergence"]] == [1, 4]
+    assert set(hessian["exact"]) == set(hessian["estimates"]["Fisher (sampled labels)"])
+    monkeypatch.setattr(pruning_runs.obd, "exact_diagonal", lambda *a, **k: pytest.fail("computed again"))
+    again = pruning_runs.tiny_hessian(profile)
+    assert all(again["exact"][name].equal(tensor) for name, tensor in hessian["exact"].items())
+    assert again["convergence"] == hessian["convergence"]
