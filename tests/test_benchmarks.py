@@ -14,3 +14,11 @@ def test_train_throughput_smoke_run(real_fashion_mnist):
     assert result.returncode == 0, result.stderr[-2000:]
     for line in ("kdviz / hand-written", "kdviz / DataLoader", "peak resident memory"):
         assert line in result.stdout
+
+
+def test_layout_and_threads_smoke_run():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "layout_and_threads.py"), "--models",
+                             "student_cnn", "--steps", "1", "--repeats", "1"], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "CL / NCHW (1t)" in result.stdout and "student_cnn" in result.stdout
