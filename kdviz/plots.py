@@ -201,31 +201,37 @@ def plot_landscape(records: list[dict], highlight: Sequence[str] = (
         "alexnet", "vgg16", "googlenet", "resnet50", "resnet152", "densenet121", "squeezenet1_0",
         "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "efficientnet_b7", "vit_h_14",
         "convnext_large", "inception_v3", "shufflenet_v2_x1_0")) -> Figure:
-    """Canziani-style bubble chart: ImageNet top-1 against GFLOPs (log), bubble area by parameters."""
+    """Canziani-style bubble chart: ImageNet top-1 against GMACs (log), bubble area by parameters; models
+    pre-trained on extra data (SWAG) drawn hatched."""
     fig = _figure(12, 7)
     ax = fig.subplots()
     group_names = list(GROUPS) + ["other"]
     for i, group_name in enumerate(group_names):
-        members = [r for r in records if group(r["family"]) == group_name]
-        if not members:
-            continue
-        ax.scatter([r["gflops"] for r in members], [r["top1"] for r in members],
-                   s=[r["params"] / 1e6 * 4 for r in members], color=OKABE_ITO[i % len(OKABE_ITO)],
-                   alpha=0.6, edgecolors="black", linewidths=0.5, label=group_name)
+        for extra in (False, True):
+            members = [r for r in records if group(r["family"]) == group_name and r.get("extra_data", False) == extra]
+            if not members:
+                continue
+            ax.scatter([r["gmacs"] for r in members], [r["top1"] for r in members],
+                       s=[r["params"] / 1e6 * 4 for r in members], color=OKABE_ITO[i % len(OKABE_ITO)],
+                       alpha=0.6, edgecolors="black", linewidths=0.5, hatch="////" if extra else None,
+                       label=group_name if not extra else None)
     for r in records:
         if r["name"] in highlight:
-            ax.annotate(r["name"], (r["gflops"], r["top1"]), xytext=(4, 4), textcoords="offset points", fontsize=10)
+            ax.annotate(r["name"], (r["gmacs"], r["top1"]), xytext=(4, 4), textcoords="offset points", fontsize=10)
     ax.set_xscale("log")
-    ax.set(xlabel="GFLOPs per image (log scale)", ylabel="ImageNet top-1 accuracy (%)",
-           title="Deep nets: accuracy against compute; bubble area = parameters")
+    ax.set(xlabel="GMACs per image (log scale; one MAC = two FLOPs)", ylabel="ImageNet top-1 accuracy (%)",
+           title="ImageNet classifiers: compute spans four orders of magnitude; bubble area = parameters")
     colour_legend = ax.legend(loc="lower right", title="family")
     for handle in colour_legend.legend_handles:
         handle.set_sizes([80])
     ax.add_artist(colour_legend)
     for millions in (5, 50, 500):
         ax.scatter([], [], s=millions * 4, color="white", edgecolors="black", label=f"{millions}M params")
+    if any(r.get("extra_data", False) for r in records):
+        ax.scatter([], [], s=80, color="white", edgecolors="black", hatch="////",
+                   label="hatched: pre-trained on 3.6B extra images (SWAG)")
     handles, labels = ax.get_legend_handles_labels()
-    size_items = [(handle, label) for handle, label in zip(handles, labels) if label.endswith("params")]
+    size_items = [(handle, label) for handle, label in zip(handles, labels) if label.endswith(("params", "(SWAG)"))]
     ax.legend(*zip(*size_items), loc="upper left", labelspacing=1.8, borderpad=1.2, title="size")
     return fig
 
