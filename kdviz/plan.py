@@ -47,9 +47,8 @@ def student_runs(profile: config.Profile) -> dict[str, distillation_runs.Student
             for width in (8, 16):
                 runs[f"{method} w{width} seed {seed}"] = run(width=width, method=method, seed=seed, **talk)
             runs[f"{method} w16 1,000 labels seed {seed}"] = run(width=16, method=method, labels=1000, seed=seed, **talk)
-    for T in profile.sweep_temperatures:
-        for alpha in profile.sweep_alphas:
-            runs[f"sweep T {T:g} alpha {alpha:g}"] = run(width=8, T=T, alpha=alpha, epochs=10)
+    for (T, alpha), cell in sweep_cells(profile).items():
+        runs[f"sweep T {T:g} alpha {alpha:g}"] = cell
     for labels in profile.label_counts:
         for method in distillation_runs.METHODS:
             runs[f"{method} w16 {labels or 'all'} labels"] = run(width=16, method=method, labels=labels, **talk)
@@ -58,6 +57,23 @@ def student_runs(profile: config.Profile) -> dict[str, distillation_runs.Student
     for name, settings in runs.items():
         unique.setdefault(json.dumps(distillation_runs.cache_settings(settings), sort_keys=True), name)
     return {name: runs[name] for name in unique.values()}
+
+
+def sweep_cells(profile: config.Profile) -> dict[tuple[float, float], distillation_runs.StudentRun]:
+    """Notebook 04's T x alpha sweep: a width-8 student per cell, seed 0."""
+    return {(T, alpha): distillation_runs.StudentRun(width=8, T=T, alpha=alpha, epochs=10)
+            for T in profile.sweep_temperatures for alpha in profile.sweep_alphas}
+
+
+def best_cell_over_seeds(profile: config.Profile | str | None = None, progress: bool = True) -> dict:
+    """What notebook 04 trains after its sweep: the most accurate cell again with every seed (scratch and
+    distilled). The sweep's runs come from the cache."""
+    profile = config.get_profile(profile)
+    sweep = {cell: distillation_runs.run_student(run, profile, progress=progress)["accuracy"]
+             for cell, run in sweep_cells(profile).items()}
+    T, alpha = max(sweep, key=sweep.get)
+    base = distillation_runs.StudentRun(width=8, T=T, alpha=alpha, epochs=10)
+    return distillation_runs.compare_over_seeds(base, seeds=profile.seeds, profile=profile, progress=progress)
 
 
 def jobs(profile: config.Profile | str | None = None) -> list[Job]:
@@ -74,6 +90,8 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
     students = [Job(f"04 student {name}", "distillation_runs", "run_student", {"run": run},
                     after=TEACHER_LOGITS if run.method == "distilled" else None)
                 for name, run in student_runs(profile).items()]
+    last_cell = [job.name for job in students if job.name.startswith("04 student sweep")][-1]
+    students.append(Job("04 the best sweep cell over seeds", "plan", "best_cell_over_seeds", after=last_cell))
     return [
         _zoo(TEACHER, "teacher", 0),
         _zoo("00 mlp", "mlp", 0),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -167,3 +168,13 @@ def test_jobs_run_side_by_side_in_their_own_processes(real_fashion_mnist, isolat
     assert all(seconds > 0 for _, seconds in finished)
     written = sorted(p.name for p in (isolated_home / "checkpoints").glob("*.pt"))
     assert len(written) == 3 and len(cache.used_files(ledger)) == 3
+
+
+def test_the_best_sweep_cell_is_trained_again_over_every_seed(small_world, monkeypatch):
+    profile = replace(small_world, sweep_temperatures=(2.0, 8.0), sweep_alphas=(0.5,), seeds=(0, 1))
+    summary = plan.best_cell_over_seeds(profile, progress=False)
+    sweep = {cell: distillation_runs.run_student(run, profile)["accuracy"] for cell, run in plan.sweep_cells(profile).items()}
+    best = max(sweep, key=sweep.get)
+    runs = [distillation_runs.run_student(distillation_runs.StudentRun(width=8, T=best[0], alpha=best[1], epochs=10,
+                                                                       seed=seed), profile)["accuracy"] for seed in (0, 1)]
+    assert summary["distilled"]["runs"] == runs and len(summary["scratch"]["runs"]) == 2
