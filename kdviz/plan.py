@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
+from typing import NamedTuple
 
 import torch
 
@@ -118,13 +119,21 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
     ]
 
 
-def run_job(job: Job, profile_name: str) -> tuple[str, float]:
-    """Run one job in this process (quietly); its name and the seconds it took."""
+def run_job(job: Job, profile: config.Profile) -> float:
+    """Run one job in this process (quietly); the seconds it took."""
     function: Callable = getattr(importlib.import_module(f"kdviz.{job.module}"), job.function)
     quiet = {"progress": False} if "progress" in inspect.signature(function).parameters else {}
     started = time.perf_counter()
-    function(profile=profile_name, **job.kwargs, **quiet)
-    return job.name, time.perf_counter() - started
+    function(profile=profile, **job.kwargs, **quiet)
+    return time.perf_counter() - started
+
+
+class Outcome(NamedTuple):
+    """What became of a job: its name, the seconds it ran, and the error that stopped it (None if it finished)."""
+
+    name: str
+    seconds: float
+    error: str | None = None
 
 
 def _quiet_worker(threads: int | None) -> None:
@@ -143,30 +152,56 @@ def default_workers() -> int:
 
 
 def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, workers: int | None = None,
-        progress: Callable[[str, float], None] | None = None) -> list[tuple[str, float]]:
+        progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run the jobs, each after the one it waits for, ``workers`` at a time in separate processes (one thread
-    each on the CPU); the (name, seconds) of each, in the order they finished. A failing job raises."""
+    each on the CPU). A job that fails is reported and the jobs waiting for it are skipped; the others still run.
+    Returns an :class:`Outcome` per job, in the order they ended."""
     profile = config.get_profile(profile)
     workers = workers or default_workers()
     names = {job.name for job in job_list}
     waiting = [job for job in job_list if job.after is not None and job.after in names]
     ready = [job for job in job_list if job not in waiting]
-    done: list[tuple[str, float]] = []
+    outcomes: list[Outcome] = []
+
+    def record(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+
     threads = 1 if config.pick_device().type == "cpu" else None
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker,
                              initargs=(threads,)) as pool:
-        running: dict[Future, Job] = {}
-        while ready or waiting or running:
+        running: dict[Future, tuple[Job, float]] = {}
+        while ready or running:
             for job in ready:
-                running[pool.submit(run_job, job, profile.name)] = job
+                running[pool.submit(run_job, job, profile)] = (job, time.perf_counter())
             ready = []
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                running.pop(future)
-                name, seconds = future.result()
-                done.append((name, seconds))
-                if progress:
-                    progress(name, seconds)
-                ready += [job for job in waiting if job.after == name]
-                waiting = [job for job in waiting if job.after != name]
-    return done
+                job, submitted = running.pop(future)
+                error = future.exception()
+                if error is None:
+                    record(Outcome(job.name, future.result()))
+                    ready += [other for other in waiting if other.after == job.name]
+                else:
+                    lines = [line for line in str(error).splitlines() if line.strip()]
+                    record(Outcome(job.name, time.perf_counter() - submitted,
+                                   f"{type(error).__name__}: {lines[-1] if lines else ''}"))
+                    skipped = _dependents(job.name, waiting)
+                    for other in skipped:
+                        record(Outcome(other.name, 0.0, f"skipped: it waits for {job.name!r}, which failed"))
+                    waiting = [other for other in waiting if other not in skipped]
+                waiting = [other for other in waiting if other not in ready]
+    return outcomes
+
+
+def _dependents(name: str, waiting: list[Job]) -> list[Job]:
+    """The jobs that wait for ``name``, directly or through others."""
+    found, names = [], {name}
+    for _ in range(len(waiting)):
+        new = [job for job in waiting if job.after in names and job not in found]
+        if not new:
+            break
+        found += new
+        names |= {job.name for job in new}
+    return found

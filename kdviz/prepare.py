@@ -94,14 +94,12 @@ def _run_jobs(chosen: list[plan.Job], profile: config.Profile, workers: int | No
     bar = tqdm(total=len(chosen), desc=f"training ({profile.name} profile)", unit="job", disable=not progress)
     rows = []
 
-    def finished(name: str, seconds: float) -> None:
-        rows.append({"step": f"job: {name}", "ok": True, "detail": "trained or computed, cached", "seconds": seconds})
+    def finished(outcome: plan.Outcome) -> None:
+        rows.append({"step": f"job: {outcome.name}", "ok": outcome.error is None, "seconds": outcome.seconds,
+                     "detail": outcome.error or "trained or computed, cached"})
         bar.update()
 
-    try:
-        plan.run(chosen, profile, workers, progress=finished)
-    except Exception as error:  # a job may fail in any way; the notebooks then compute what is missing, or fail
-        rows.append({"step": "jobs", "ok": False, "detail": _last_line(error), "seconds": 0.0})
+    plan.run(chosen, profile, workers, progress=finished)
     bar.close()
     return rows
 

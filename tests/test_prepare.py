@@ -163,9 +163,9 @@ def test_jobs_run_side_by_side_in_their_own_processes(real_fashion_mnist, isolat
             plan.Job("00 mlp", "train", "load_or_train", {"name": "mlp", "seed": 0}, after="02 tiny net"),
             plan.Job("00 tiny net, seed 1", "train", "load_or_train", {"name": "tiny_mlp", "seed": 1})]
     finished = plan.run(jobs, "quick", workers=2)
-    order = [name for name, _ in finished]
+    order = [outcome.name for outcome in finished]
     assert sorted(order) == sorted(job.name for job in jobs) and order.index("02 tiny net") < order.index("00 mlp")
-    assert all(seconds > 0 for _, seconds in finished)
+    assert all(outcome.seconds > 0 and outcome.error is None for outcome in finished)
     written = sorted(p.name for p in (isolated_home / "checkpoints").glob("*.pt"))
     assert len(written) == 3 and len(cache.used_files(ledger)) == 3
 
@@ -178,3 +178,15 @@ def test_the_best_sweep_cell_is_trained_again_over_every_seed(small_world, monke
     runs = [distillation_runs.run_student(distillation_runs.StudentRun(width=8, T=best[0], alpha=best[1], epochs=10,
                                                                        seed=seed), profile)["accuracy"] for seed in (0, 1)]
     assert summary["distilled"]["runs"] == runs and len(summary["scratch"]["runs"]) == 2
+
+
+def test_a_failing_job_is_reported_its_dependents_skipped_and_the_others_run(real_fashion_mnist, isolated_home):
+    jobs = [plan.Job("02 broken", "train", "load_or_train", {"name": "no_such_model", "seed": 0}),
+            plan.Job("02 after the broken one", "train", "load_or_train", {"name": "tiny_mlp", "seed": 0},
+                     after="02 broken"),
+            plan.Job("02 independent", "train", "load_or_train", {"name": "tiny_mlp", "seed": 1})]
+    outcomes = {outcome.name: outcome for outcome in plan.run(jobs, "quick", workers=2)}
+    assert "name must be one of" in outcomes["02 broken"].error
+    assert outcomes["02 after the broken one"].error.startswith("skipped: it waits for '02 broken'")
+    assert outcomes["02 independent"].error is None
+    assert [p.name.split("-")[0] for p in (isolated_home / "checkpoints").glob("*.pt")] == ["tiny_mlp"]
