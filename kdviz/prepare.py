@@ -67,8 +67,11 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
             report += _run_jobs(chosen, profile, workers, progress)
             for path in tqdm(paths, desc=f"notebooks ({profile.name} profile)", unit="notebook", disable=not progress):
                 report.append(_execute(path, profile, into or config.home_dir()))
-            if pack is not None:
+            if pack is not None and all(row["ok"] for row in report):
                 report.append(_pack(pack, profile, cache.used_files(ledger)))
+            elif pack is not None:  # an archive missing a failed step's files would mislead the room it is handed to
+                report.append({"step": f"pack: {pack}", "ok": False, "seconds": 0.0,
+                               "detail": "not written, since a step above failed"})
     report.append({"step": "total", "ok": all(row["ok"] for row in report), "detail": "wall time",
                    "seconds": time.perf_counter() - started})
     return report

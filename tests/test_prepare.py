@@ -72,6 +72,9 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(fake_data, tmp_
     good = _notebook(notebooks, "01_good.ipynb", MARKER)
     report = prepare.prepare("quick", notebooks=[broken, good], allow_download=False, progress=False, jobs=[])
     assert [row["ok"] for row in report] == [True, False, True, False]
+    archive = tmp_path / "room.tar"
+    report = prepare.prepare("quick", notebooks=[broken], allow_download=False, progress=False, jobs=[], pack=archive)
+    assert "not written" in report[-2]["detail"] and not archive.exists()
     assert "this cell is broken" in report[1]["detail"]
     assert "failed" in prepare.summary(report)
     assert (fake_data / "results" / "ran-quick").is_file()
