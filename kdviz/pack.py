@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -136,15 +138,31 @@ def verify(archive: Path, profile: config.Profile | str | None = None) -> dict:
 
 
 def unpack(archive: Path, into: Path | None = None, profile: config.Profile | str | None = None) -> dict:
-    """Verify the whole archive (:func:`verify`), then write its files into ``into`` (default ``KDVIZ_HOME``),
-    each one atomically. The folder then serves as ``KDVIZ_HOME`` or, read-only, as ``KDVIZ_DATA``."""
+    """Verify the whole archive (:func:`verify`), then write its files into ``into`` (default ``KDVIZ_HOME``).
+    Each file is checked again against the verified manifest as it is read (the archive could change between the
+    two readings) and written into a folder beside the target first; only when all of them are there are they
+    moved into place. The folder then serves as ``KDVIZ_HOME`` or, read-only, as ``KDVIZ_DATA``."""
     manifest = verify(archive, profile)
+    expected = {entry["path"]: entry["sha256"] for entry in manifest["files"]}
     target = Path(into).expanduser().resolve() if into else config.home_dir()
-    with tarfile.open(archive, mode="r:") as tar:
-        for member in tar:
-            if member.name == MANIFEST:
-                continue
-            content = tar.extractfile(member).read()
-            cache.atomic_write(target / _safe_member_path(member.name), lambda stream, c=content: stream.write(c))
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target, prefix=".unpacking-") as scratch:
+        staged = []
+        with tarfile.open(archive, mode="r:") as tar:
+            for member in tar:
+                if member.name == MANIFEST:
+                    continue
+                path = str(_safe_member_path(member.name))
+                content = tar.extractfile(member).read()
+                if expected.pop(path, None) != hashlib.sha256(content).hexdigest():
+                    raise PackError(f"{archive}: {path} changed after the archive was verified; nothing was written")
+                (Path(scratch) / path).parent.mkdir(parents=True, exist_ok=True)
+                (Path(scratch) / path).write_bytes(content)
+                staged.append(path)
+        if expected:
+            raise PackError(f"{archive} lost {len(expected)} files after it was verified; nothing was written")
+        for path in staged:
+            (target / path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(Path(scratch) / path, target / path)  # same file system: each file appears whole
     manifest["into"] = str(target)
     return manifest

@@ -201,3 +201,16 @@ def test_the_ledger_lists_each_cached_file_once(isolated_home, tmp_path, monkeyp
     used = cache.used_files(ledger)
     assert len(used) == 2 and all(name.startswith("results/") for name in used)
     assert all((isolated_home / name).is_file() for name in used)
+
+
+def test_an_archive_changed_after_verification_writes_nothing(prepared, tmp_path, monkeypatch):
+    root, files = prepared
+    archive = tmp_path / "room.tar"
+    pack.write(archive, {name: root / name for name in files}, "quick")
+    verified = pack.verify(archive, "quick")
+    verified["files"][0]["sha256"] = "0" * 64  # as if the archive had been swapped after verify read it
+    monkeypatch.setattr(pack, "verify", lambda *args: verified)
+    target = tmp_path / "target"
+    with pytest.raises(pack.PackError, match="changed after the archive was verified; nothing was written"):
+        pack.unpack(archive, target, "quick")
+    assert [p for p in target.rglob("*") if p.is_file()] == []
