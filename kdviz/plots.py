@@ -242,8 +242,10 @@ _COMPARISON_COLUMNS = (("bytes", "size (MB)", 1e-6, True), ("MACs", "MMACs per i
 
 
 def plot_comparison(table: pd.DataFrame) -> Figure:
-    """The :func:`kdviz.measure.summary` table as bars: size, MACs, latency (log scales) and accuracy (with error
-    bars where the table has an "accuracy sd" column: the spread over seeds)."""
+    """The :func:`kdviz.measure.summary` table, a panel per measure: size, MACs and latency as points on a log
+    axis where the values span more than a factor of ten (bars from zero otherwise: a bar's length means nothing
+    on a log axis), and accuracy as bars (with error bars where the table has an "accuracy sd" column: the spread
+    over seeds)."""
     columns = [c for c in _COMPARISON_COLUMNS if c[0] in table.columns and table[c[0]].notna().any()]
     if table.empty or not columns:
         raise ValueError("table must have at least one model and one of the columns " +
@@ -256,16 +258,22 @@ def plot_comparison(table: pd.DataFrame) -> Figure:
         values = table[column].astype(float).to_numpy() * scale
         spread = f"{column} sd" in table.columns and column == "accuracy"
         errors = np.nan_to_num(table[f"{column} sd"].astype(float).to_numpy() * scale) if spread else None
-        ax.barh(names, np.nan_to_num(values), color=colors, xerr=errors, capsize=4 if spread else 0)
+        finite = values[np.isfinite(values) & (values > 0)]
+        on_log_axis = logarithmic and len(finite) and finite.max() > 10 * finite.min()  # else linear, from 0
+        if on_log_axis:
+            shown = np.isfinite(values) & (values > 0)
+            ax.scatter(values[shown], np.arange(len(names))[shown], color=np.array(colors)[shown], s=90, zorder=3)
+            ax.set_yticks(range(len(names)), names)
+            ax.set_xscale("log")
+            _plain_log_ticks(ax, "x")
+            ax.grid(axis="y", alpha=0.3)
+        else:
+            ax.barh(names, np.nan_to_num(values), color=colors, xerr=errors, capsize=4 if spread else 0)
         for y, value in enumerate(values):
             if np.isfinite(value):
                 text = f"{value:.3g}" + (f" ± {errors[y]:.2g}" if spread and errors[y] else "")
-                ax.annotate(text, (value + (errors[y] if spread else 0), y), xytext=(3, 0),
+                ax.annotate(text, (value + (errors[y] if spread else 0), y), xytext=(6 if on_log_axis else 3, 0),
                             textcoords="offset points", va="center", fontsize=10)
-        finite = values[np.isfinite(values) & (values > 0)]
-        if logarithmic and len(finite) and finite.max() > 10 * finite.min():  # else a linear axis from 0
-            ax.set_xscale("log")
-            _plain_log_ticks(ax, "x")
         ax.set_title(label)
         ax.margins(x=0.3)
     axes[0].invert_yaxis()
@@ -298,8 +306,8 @@ def plot_layer_costs(costs: list[dict], title: str = "Where the parameters and t
 # ==============================================================================================================
 
 def plot_convolution_costs(costs: dict[str, dict[str, int]], title: str = "") -> Figure:
-    """Parameters and MACs of alternative layers (from :func:`kdviz.architectures.compare_costs`), log scale,
-    each annotated with how many times cheaper than the first (standard) one it is."""
+    """Parameters and MACs of alternative layers (from :func:`kdviz.architectures.compare_costs`) as points on log
+    axes, each annotated with how many times cheaper than the first (standard) one it is."""
     if not costs:
         raise ValueError("costs must name at least one layer")
     names = list(costs)
@@ -308,11 +316,14 @@ def plot_convolution_costs(costs: dict[str, dict[str, int]], title: str = "") ->
     axes = fig.subplots(1, 2, sharey=True)
     for ax, key in zip(axes, ("parameters", "MACs")):
         values = [costs[name][key] for name in names]
-        ax.barh(names, values, color=[OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))])
+        ax.scatter(values, range(len(names)), color=[OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(names))],
+                   s=110, zorder=3)
+        ax.set_yticks(range(len(names)), names)
+        ax.grid(axis="y", alpha=0.3)
         for y, value in enumerate(values):
             ratio = values[0] / value
             note = f"{value:,}" + ("" if y == 0 else f"  ({ratio:.1f}x fewer)" if ratio >= 1 else f"  ({1 / ratio:.1f}x more)")
-            ax.annotate(note, (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=11)
+            ax.annotate(note, (value, y), xytext=(8, 0), textcoords="offset points", va="center", fontsize=11)
         ax.set_xscale("log")
         ax.set_xlim(min(values) / 2, max(values) * 12)
         ax.set_xlabel(f"{key} (log scale)")
@@ -382,9 +393,10 @@ def plot_sparsity_state(weights: torch.Tensor, sparsity: float, threshold: float
     counts, edges = np.histogram(np.clip(values, -limit, limit), bins=bins)
     centres = (edges[:-1] + edges[1:]) / 2
     pruned = np.abs(centres) < threshold
-    width = edges[1] - edges[0]
-    hist_ax.bar(centres[~pruned], counts[~pruned], width=width, color=OKABE_ITO[0], label="kept")
-    hist_ax.bar(centres[pruned], counts[pruned], width=width, color=OKABE_ITO[5], label="removed")
+    shown = np.where(counts > 0, counts, np.nan).astype(float)  # a step outline: no bars on a log axis
+    hist_ax.plot(centres, np.where(pruned, np.nan, shown), drawstyle="steps-mid", color=OKABE_ITO[0], label="kept")
+    hist_ax.plot(centres, np.where(pruned, shown, np.nan), drawstyle="steps-mid", color=OKABE_ITO[5], lw=2,
+                 label="removed")
     hist_ax.set_yscale("log")
     hist_ax.set(xlabel="weight value", ylabel="weights (log scale)", title=f"|w| < {threshold:.3g} removed")
     hist_ax.legend(loc="upper right")
@@ -574,7 +586,9 @@ def _probability_label(p: float) -> str:
 
 def plot_class_probabilities(image: torch.Tensor, probabilities: torch.Tensor, classes: Sequence[str], *, label: int | None = None,
                              title: str = "", log_scale: bool = True, floor: float = 1e-20) -> Figure:
-    """An image beside its class probabilities as horizontal bars (log scale: dark knowledge is tiny)."""
+    """An image beside its class probabilities: points on a log axis that starts a decade below the smallest
+    probability (never below ``floor``, where zeros are drawn), since dark knowledge is tiny; or bars from zero on
+    a linear axis."""
     probabilities = _as_numpy(probabilities).astype(float)
     if probabilities.ndim != 1 or len(probabilities) != len(classes):
         raise ValueError(f"probabilities must be one value per class ({len(classes)}), got shape {probabilities.shape}")
@@ -587,13 +601,19 @@ def plot_class_probabilities(image: torch.Tensor, probabilities: torch.Tensor, c
         image_ax.set_title(f"true class: {classes[label]}")
     shown = np.maximum(probabilities, floor) if log_scale else probabilities
     colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(classes))]
-    bar_ax.barh(list(classes), shown, color=colors, left=floor if log_scale else 0)
+    if log_scale:
+        bar_ax.scatter(shown, range(len(classes)), color=colors, s=70, zorder=3)
+        bar_ax.set_yticks(range(len(classes)), list(classes))
+        bar_ax.grid(axis="y", alpha=0.3)
+    else:
+        bar_ax.barh(list(classes), shown, color=colors)
     for y, p in enumerate(probabilities):
-        bar_ax.annotate(_probability_label(p), (shown[y], y), xytext=(4, 0), textcoords="offset points",
+        bar_ax.annotate(_probability_label(p), (shown[y], y), xytext=(6, 0), textcoords="offset points",
                         va="center", fontsize=10)
     if log_scale:
         bar_ax.set_xscale("log")
-        bar_ax.set_xlim(floor, 30)
+        smallest = float(shown.min())
+        bar_ax.set_xlim(max(floor, 10 ** (np.floor(np.log10(smallest)) - 1)), 30)
         bar_ax.xaxis.set_major_locator(LogLocator(numticks=6))  # few labels: readable, and quick to redraw
         bar_ax.xaxis.set_minor_locator(NullLocator())
     else:

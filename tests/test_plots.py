@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -61,8 +62,10 @@ def test_comparison_plot_shows_each_measure():
                                                    "ms @ batch 256", "test accuracy (%)"]
     assert [p.get_width() for p in fig.axes[4].patches] == pytest.approx([93, 88])
     assert fig.axes[0].get_xscale() == "log"  # sizes ten times apart
+    assert not fig.axes[0].patches and len(fig.axes[0].collections[0].get_offsets()) == 2  # points: no bars on a log axis
     close = plots.plot_comparison(table.assign(bytes=[3.5e6, 3.2e6]))
     assert close.axes[0].get_xscale() == "linear"  # sizes alike: a log axis would exaggerate the difference
+    assert [p.get_width() for p in close.axes[0].patches] == pytest.approx([3.5, 3.2])  # bars from zero
     with pytest.raises(ValueError, match="at least one model"):
         plots.plot_comparison(table.iloc[:0])
     table["accuracy sd"] = [0.002, None]
@@ -73,7 +76,8 @@ def test_comparison_plot_shows_each_measure():
 def test_convolution_costs_annotate_each_saving():
     fig = plots.plot_convolution_costs(architectures.compare_costs(32, 64, 3, 14, 8), "a title")
     parameters, work = fig.axes
-    assert [p.get_width() for p in work.patches] == [3_612_672, 457_856, 953_344, 551_936]
+    assert not work.patches  # points, not bars, on a log axis
+    assert list(work.collections[0].get_offsets()[:, 0]) == [3_612_672, 457_856, 953_344, 551_936]
     notes = [t.get_text() for t in work.texts]
     assert notes[0] == "3,612,672" and notes[1].endswith("(7.9x fewer)")
     assert parameters.get_xscale() == "log" and fig._suptitle.get_text() == "a title"
@@ -96,6 +100,11 @@ def test_class_probabilities_on_a_log_scale_name_every_class():
     fig = plots.plot_class_probabilities(torch.zeros(28, 28), probabilities, CLASSES["fashion-mnist"], label=9)
     bars = fig.axes[1]
     assert bars.get_xscale() == "log" and [t.get_text() for t in bars.get_yticklabels()] == list(CLASSES["fashion-mnist"])
+    assert not bars.patches and len(bars.collections[0].get_offsets()) == 10  # points, not bars, on a log axis
+    smallest = float(probabilities.min())  # about 2e-16: the axis starts a decade below, not at the 1e-20 floor
+    assert smallest / 100 < bars.get_xlim()[0] <= smallest
+    assert plots.plot_class_probabilities(torch.zeros(28, 28), probabilities, CLASSES["fashion-mnist"],
+                                          log_scale=False).axes[1].patches  # a linear axis keeps its bars
     texts = [t.get_text() for t in bars.texts]
     assert texts[0] == f"{probabilities[0]:.1e}" and texts[9] == f"{probabilities[9]:.2f}"
     with pytest.raises(ValueError, match="one value per class"):
@@ -139,8 +148,11 @@ def test_pruning_figures_draw_their_data():
     fig = plots.plot_sparsity_curves({"magnitude": rows, "OBD": rows[:2]}, baseline=0.93)
     assert [len(line.get_xdata()) for line in fig.axes[0].lines[:2]] == [3, 2]
     state = plots.plot_sparsity_state(torch.linspace(-1, 1, 1000), 0.5, 0.5, rows)
-    removed = state.axes[0].containers[1]
-    assert all(abs(bar.get_x() + bar.get_width() / 2) < 0.5 for bar in removed)
+    kept, removed = state.axes[0].lines[:2]  # step outlines on the log axis, not bars
+    assert not state.axes[0].patches and state.axes[0].get_yscale() == "log"
+    drawn = removed.get_xdata()[np.isfinite(removed.get_ydata())]
+    assert len(drawn) and all(abs(x) < 0.5 for x in drawn)
+    assert all(abs(x) >= 0.5 for x in kept.get_xdata()[np.isfinite(kept.get_ydata())])
     assert "about 92.0 % accuracy" in state._suptitle.get_text()
     prediction = [{"fraction": f, "predicted": p, "actual": a} for f, p, a in ((0.1, 0.01, 0.012), (0.5, 0.2, 0.4))]
     fig = plots.plot_loss_prediction({"OBD": prediction})
