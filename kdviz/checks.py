@@ -34,6 +34,12 @@ class CheckResult:
         printer.text(repr(self))
 
 
+def claim(statement: str, holds: bool) -> None:
+    """Print a notebook's claim about what it just measured with its verdict, one line: the line a
+    ``# NBVAL_CHECK_OUTPUT`` cell compares between the committed run and CI's."""
+    print(f"{'holds' if holds else 'DOES NOT HOLD'}: {statement}")
+
+
 def _call(fn: Callable, *args):
     """Call the learner's function; return (value, None) or (None, a failing CheckResult)."""
     try:

@@ -190,3 +190,9 @@ def test_check_fgsm_step_names_each_mistake():
                          (lambda x, g, e: (x - e * g.sign()).clamp(0, 1), "step *up*")):
         result = checks.check_fgsm_step(wrong)
         assert not result and words in result.message
+
+
+def test_a_claim_prints_its_verdict(capsys):
+    checks.claim("two is more than one", 2 > 1)
+    checks.claim("one is more than two", 1 > 2)
+    assert capsys.readouterr().out == "holds: two is more than one\nDOES NOT HOLD: one is more than two\n"

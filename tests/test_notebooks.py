@@ -52,3 +52,16 @@ def test_committed_executed_without_errors(notebook):
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     banner = "".join(o.get("text", "") for o in code[0].outputs)
     assert "profile: full" in banner, "commit the notebook executed in the full profile"
+
+
+def test_full_profile_claims_hold_in_the_committed_run():
+    """Claims only the full profile can make, read from the committed notebooks."""
+    outputs = _stream_outputs(NOTEBOOKS[0])
+    accuracy = float(re.search(r"teacher: ([\d.]+) % test accuracy on 10,000 test images \(full profile", outputs)[1])
+    assert accuracy > 93  # notebook 00's "the teacher passes 93 %"
+    assert "DOES NOT HOLD" not in outputs
+
+
+def _stream_outputs(path) -> str:
+    cells = nbformat.read(path, as_version=4).cells
+    return "".join(output.get("text", "") for cell in cells if cell.cell_type == "code" for output in cell.outputs)
