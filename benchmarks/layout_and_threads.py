@@ -25,7 +25,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # the question is about the C
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from kdviz import models  # noqa: E402
+from kdviz import config, models  # noqa: E402
 
 BATCH_SIZE = 128
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 1:
         parser.error("--steps and --repeats must be at least 1")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = config.available_cores()
     print(f"torch {torch.__version__}, {cores} cores, batch {BATCH_SIZE}, median of {args.repeats} rounds of "
           f"{args.steps} steps; load average {os.getloadavg()[0]:.2f} at the start")
     print(f"{'model':>14} | {'NCHW 1t':>8} {'CL 1t':>8} {'NCHW all':>9} {'CL all':>8} | {'CL / NCHW (1t)':>14} "

@@ -125,6 +125,11 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the system says, else every core)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (all devices)."""
     if not isinstance(seed, int) or seed < 0:

@@ -148,7 +148,7 @@ def default_workers() -> int:
     use a second thread poorly: two jobs side by side finish sooner than one after the other on two threads)."""
     if config.pick_device().type != "cpu":
         return 1
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
+    return min(config.available_cores(), 8)
 
 
 def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, workers: int | None = None,
@@ -184,9 +184,7 @@ def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, wo
                     record(Outcome(job.name, future.result()))
                     ready += [other for other in waiting if other.after == job.name]
                 else:
-                    lines = [line for line in str(error).splitlines() if line.strip()]
-                    record(Outcome(job.name, time.perf_counter() - submitted,
-                                   f"{type(error).__name__}: {lines[-1] if lines else ''}"))
+                    record(Outcome(job.name, time.perf_counter() - submitted, f"{type(error).__name__}: {error}"))
                     skipped = _dependents(job.name, waiting)
                     for other in skipped:
                         record(Outcome(other.name, 0.0, f"skipped: it waits for {job.name!r}, which failed"))

@@ -99,7 +99,7 @@ def _run_jobs(chosen: list[plan.Job], profile: config.Profile, workers: int | No
 
     def finished(outcome: plan.Outcome) -> None:
         rows.append({"step": f"job: {outcome.name}", "ok": outcome.error is None, "seconds": outcome.seconds,
-                     "detail": outcome.error or "trained or computed, cached"})
+                     "detail": _last_line(outcome.error) if outcome.error else "trained or computed, cached"})
         bar.update()
 
     plan.run(chosen, profile, workers, progress=finished)
@@ -133,7 +133,7 @@ def _execute(path: Path, profile: config.Profile, home: Path) -> dict:
         return {"step": f"notebook: {path.name}", "ok": False, "detail": _last_line(error), "seconds": 0.0}
 
 
-def _last_line(error: Exception) -> str:
+def _last_line(error: Exception | str) -> str:
     lines = [line for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
 
