@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune as torch_prune
 
-from kdviz import architectures, distill, measure, quantize
+from kdviz import architectures, config, distill, measure, quantize
 from kdviz.pareto import pareto_front
 
 # ==============================================================================================================
@@ -34,10 +34,22 @@ class CheckResult:
         printer.text(repr(self))
 
 
-def claim(statement: str, holds: bool) -> None:
+def claim(statement: str, holds: bool, measured: str | None = None) -> None:
     """Print a notebook's claim about what it just measured with its verdict, one line: the line a
-    ``# NBVAL_CHECK_OUTPUT`` cell compares between the committed run and CI's."""
-    print(f"{'holds' if holds else 'DOES NOT HOLD'}: {statement}")
+    ``# NBVAL_CHECK_OUTPUT`` cell compares between the committed run and CI's. The ``measured`` values are printed
+    in brackets, which the comparison ignores (they differ between profiles and machines; the verdict must not)."""
+    print(f"{'holds' if holds else 'DOES NOT HOLD'}: {statement}" + (f" [measured: {measured}]" if measured else ""))
+
+
+def accuracy_claim(statement: str, holds: bool, measured: str | None, profile: config.Profile) -> None:
+    """A claim about accuracy that only a profile which trains enough (``judges_accuracy_claims``: the full one)
+    can judge: its verdict there (a test reads it from the committed notebook); in another profile the statement
+    and the values, marked as not claimed."""
+    if profile.judges_accuracy_claims:
+        claim(f"{statement} ({profile.name} profile)", holds, measured)
+    else:
+        print(f"not claimed in the {profile.name} profile, which trains too little: {statement}"
+              + (f" [measured: {measured}]" if measured else ""))
 
 
 def _call(fn: Callable, *args):

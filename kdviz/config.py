@@ -29,8 +29,11 @@ class Profile:
     train_size: int | None  # images used for training (None: all 60,000)
     test_size: int | None  # images used for evaluation (None: all 10,000)
     max_epochs: int | None  # cap on every recipe's epochs (None: the recipe's own)
+    # what the notebooks may claim: whether this profile trains enough to judge claims about accuracy
+    judges_accuracy_claims: bool
     # measurement
-    latency_min_run_time: float  # seconds torch.utils.benchmark spends per latency figure
+    latency_min_run_time: float  # seconds torch.utils.benchmark spends per latency measurement
+    latency_repeats: int  # measurements per latency figure: their median is reported with their range
     # seeds
     seeds: tuple[int, ...]  # seeds of experiments that report a mean and a spread (04, 05)
     twin_seeds: tuple[int, ...]  # seeds of each of notebook 01's architecture twins (9 to 12 CPU minutes each)
@@ -58,6 +61,10 @@ class Profile:
         """The epochs a recipe gets in this profile."""
         return recipe_epochs if self.max_epochs is None else min(recipe_epochs, self.max_epochs)
 
+    def timing(self) -> dict:
+        """The keyword arguments of every latency measurement (:func:`kdviz.measure.summary`, ``latencies``)."""
+        return {"min_run_time": self.latency_min_run_time, "repeats": self.latency_repeats}
+
     def fingerprint(self, *fields: str) -> str:
         """A short hash of the named fields' values, so that a run cached under one setting of them is never read
         back under another."""
@@ -72,8 +79,8 @@ TRAINING_FIELDS = ("train_size", "test_size", "max_epochs")  # what every traine
 
 PROFILES = {
     "quick": Profile(
-        "quick", train_size=4000, test_size=2000, max_epochs=2, latency_min_run_time=0.05,
-        seeds=(0, 1), twin_seeds=(0, 1),
+        "quick", train_size=4000, test_size=2000, max_epochs=2, judges_accuracy_claims=False, latency_min_run_time=0.05,
+        latency_repeats=5, seeds=(0, 1), twin_seeds=(0, 1),
         saliency_images=500, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
         sparsities=(0.0, 0.5, 0.8, 0.9, 0.95), sensitivity_sparsities=(0.0, 0.5, 0.9, 0.98),
@@ -82,8 +89,8 @@ PROFILES = {
         sweep_temperatures=(2.0, 4.0, 8.0), sweep_alphas=(0.5, 0.9), label_counts=(500, 1000, 5000, None),
         attack_images=1000, attack_epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2)),
     "full": Profile(
-        "full", train_size=None, test_size=None, max_epochs=None, latency_min_run_time=0.5,
-        seeds=(0, 1, 2), twin_seeds=(0, 1),
+        "full", train_size=None, test_size=None, max_epochs=None, judges_accuracy_claims=True, latency_min_run_time=0.2,
+        latency_repeats=5, seeds=(0, 1, 2), twin_seeds=(0, 1),
         saliency_images=2000, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
         sparsities=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98), sensitivity_sparsities=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98),

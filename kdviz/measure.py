@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import logging
+import statistics
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -62,41 +64,86 @@ def macs(model: nn.Module, input_shape: tuple[int, ...] = (1, *zoo.INPUT_SHAPE))
 
 def latency_ms(model: nn.Module, batch_size: int = 1, *, min_run_time: float = 0.5,
                input_shape: tuple[int, ...] = zoo.INPUT_SHAPE, threads: int | None = None) -> float:
-    """Median CPU time of one forward pass at ``batch_size``, in milliseconds (``torch.utils.benchmark``)."""
+    """Median CPU time of one forward pass at ``batch_size``, in milliseconds (``torch.utils.benchmark``): one
+    measurement. To compare models, use :func:`latencies`, which repeats it and gives the spread."""
+    _check_timing(batch_size, min_run_time)
+    cpu_model = zoo.copy_model(model).cpu().eval()
+    return _timer(cpu_model, batch_size, input_shape, threads).blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds of one forward pass: the median of several repeated measurements, and their lowest and highest."""
+
+    median: float
+    low: float
+    high: float
+    repeats: int
+
+    def against(self, baseline: "Latency") -> str:
+        """How this compares with ``baseline``: "1.24x faster", "1.30x slower", or "no measurable difference"
+        where the two ranges overlap."""
+        if self.high < baseline.low:
+            return f"{baseline.median / self.median:.2f}x faster"
+        if self.low > baseline.high:
+            return f"{self.median / baseline.median:.2f}x slower"
+        return "no measurable difference"
+
+    @classmethod
+    def from_row(cls, row: "pd.Series | dict", batch_size: int) -> "Latency":
+        """The latency at ``batch_size`` from a row of :func:`summary` or :func:`profile_model`."""
+        column = f"ms @ batch {batch_size}"
+        return cls(row[column], row[f"{column} low"], row[f"{column} high"], int(row["repeats"]))
+
+
+def latencies(models: dict[str, nn.Module], batch_size: int = 1, *, repeats: int = 5, min_run_time: float = 0.5,
+              input_shape: tuple[int, ...] = zoo.INPUT_SHAPE, threads: int | None = None) -> dict[str, Latency]:
+    """Each model's :class:`Latency` over ``repeats`` measurements of ``min_run_time`` seconds. The models take
+    turns, each repeat measuring all of them, so a busy moment of the machine falls on every model alike."""
+    _check_timing(batch_size, min_run_time)
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    timers = {name: _timer(zoo.copy_model(model).cpu().eval(), batch_size, input_shape, threads)
+              for name, model in models.items()}
+    samples: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, timer in timers.items():
+            samples[name].append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+    return {name: Latency(statistics.median(values), min(values), max(values), repeats)
+            for name, values in samples.items()}
+
+
+def _check_timing(batch_size: int, min_run_time: float) -> None:
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if min_run_time <= 0:
         raise ValueError(f"min_run_time must be positive, got {min_run_time!r}")
-    cpu_model = zoo.copy_model(model).cpu().eval()
-    x = torch.randn(batch_size, *input_shape)
-    timer = benchmark.Timer(
-        stmt="with torch.no_grad(): model(x)",
-        globals={"model": cpu_model, "x": x, "torch": torch},
-        num_threads=threads or torch.get_num_threads(),
-    )
-    timer.timeit(3)  # warm-up: first calls pick kernels and allocate
-    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
 
 
-def profile_model(model: nn.Module, *, accuracy: float | None = None, min_run_time: float = 0.5,
+def _timer(cpu_model: nn.Module, batch_size: int, input_shape: tuple[int, ...], threads: int | None) -> benchmark.Timer:
+    """A warmed-up timer of one forward pass (the first calls pick kernels and allocate)."""
+    timer = benchmark.Timer(stmt="with torch.no_grad(): model(x)",
+                            globals={"model": cpu_model, "x": torch.randn(batch_size, *input_shape), "torch": torch},
+                            num_threads=threads or torch.get_num_threads())
+    timer.timeit(3)
+    return timer
+
+
+def profile_model(model: nn.Module, *, accuracy: float | None = None, min_run_time: float = 0.5, repeats: int = 5,
                   counts: bool = True, file_bytes: int | None = None) -> dict:
     """Every cost of one model as a dict (a row of :func:`summary`). ``counts=False`` leaves out parameters,
     non-zeros and MACs (an int8 or sparse model has no FLOP count); ``file_bytes`` replaces the measured bytes
     where the model is stored another way (sparse storage)."""
-    row = {"parameters": count_parameters(model), "nonzero": count_nonzero(model)} if counts else {}
-    row["bytes"] = serialized_bytes(model) if file_bytes is None else file_bytes
-    if counts:
-        row["MACs"] = macs(model)
-    for batch_size in BATCH_SIZES:
-        row[f"ms @ batch {batch_size}"] = latency_ms(model, batch_size, min_run_time=min_run_time)
-    row["accuracy"] = accuracy
-    return row
+    return summary({"model": model}, {"model": accuracy}, min_run_time=min_run_time, repeats=repeats, counts=counts,
+                   file_bytes={"model": file_bytes} if file_bytes is not None else None).iloc[0].to_dict()
 
 
-def summary(models: dict[str, nn.Module], accuracies: dict[str, float] | None = None, *,
-            min_run_time: float = 0.5, counts: bool = True, file_bytes: dict[str, int] | None = None) -> pd.DataFrame:
+def summary(models: dict[str, nn.Module], accuracies: dict[str, float | None] | None = None, *,
+            min_run_time: float = 0.5, repeats: int = 5, counts: bool = True,
+            file_bytes: dict[str, int] | None = None) -> pd.DataFrame:
     """One table (a pandas DataFrame, a row per model) of parameters, non-zeros, bytes, MACs, latency, accuracy
-    (``counts`` and ``file_bytes`` as in :func:`profile_model`)."""
+    (``counts`` and ``file_bytes`` as in :func:`profile_model`). Each latency is the median of ``repeats``
+    measurements taken in turns with the other models', with its lowest and highest ("ms @ batch 1 low", "... high")."""
     if not models:
         raise ValueError("models must name at least one model")
     accuracies, file_bytes = accuracies or {}, file_bytes or {}
@@ -104,9 +151,18 @@ def summary(models: dict[str, nn.Module], accuracies: dict[str, float] | None = 
         unknown = set(named) - set(models)
         if unknown:
             raise ValueError(f"{argument} names models not in models: {sorted(unknown)}")
-    rows = {name: profile_model(model, accuracy=accuracies.get(name), min_run_time=min_run_time, counts=counts,
-                                file_bytes=file_bytes.get(name))
-            for name, model in models.items()}
+    rows: dict[str, dict] = {}
+    for name, model in models.items():
+        rows[name] = {"parameters": count_parameters(model), "nonzero": count_nonzero(model)} if counts else {}
+        rows[name]["bytes"] = file_bytes[name] if file_bytes.get(name) is not None else serialized_bytes(model)
+        if counts:
+            rows[name]["MACs"] = macs(model)
+    for batch_size in BATCH_SIZES:
+        column = f"ms @ batch {batch_size}"
+        for name, latency in latencies(models, batch_size, repeats=repeats, min_run_time=min_run_time).items():
+            rows[name].update({column: latency.median, f"{column} low": latency.low, f"{column} high": latency.high})
+    for name in models:
+        rows[name].update({"repeats": repeats, "accuracy": accuracies.get(name)})
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table
@@ -154,16 +210,34 @@ def memory_traffic(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def compare_layers(layers: dict[str, nn.Module], input_shape: tuple[int, ...], batch_size: int = 64, *,
-                   min_run_time: float = 0.5) -> list[dict]:
+                   min_run_time: float = 0.5, repeats: int = 5) -> list[dict]:
     """MACs, bytes moved, measured CPU latency and achieved GMAC/s of each layer on one input shape (C, H, W)
     (introduced in 01: fewer MACs is not always proportionally faster)."""
     if not layers:
         raise ValueError("layers must name at least one layer")
+    timed = latencies(layers, batch_size, repeats=repeats, min_run_time=min_run_time, input_shape=tuple(input_shape))
     rows = []
     for name, layer in layers.items():
         shape = (batch_size, *input_shape)
         work, traffic = macs(layer, shape), memory_traffic(layer, shape)
-        milliseconds = latency_ms(layer, batch_size, min_run_time=min_run_time, input_shape=tuple(input_shape))
+        latency = timed[name]
         rows.append({"layer": name, "MACs": work, "bytes moved": traffic, "MACs per byte": work / traffic,
-                     "ms": milliseconds, "GMAC/s": work / milliseconds / 1e6})
+                     "ms": latency.median, "ms low": latency.low, "ms high": latency.high,
+                     "GMAC/s": work / latency.median / 1e6})
     return rows
+
+
+FORMATS = {"parameters": "{:,.0f}", "nonzero": "{:,.0f}", "bytes": "{:,.0f}", "MACs": "{:,.0f}", "repeats": "{:.0f}",
+           "accuracy": "{:.2%}", "accuracy sd": "{:.2%}", "accuracy (%)": "{:.2f}", "kB": "{:,.1f}",
+           "times smaller": "{:.1f}x", "points lost": "{:+.2f}", "MMACs": "{:.2f}"}
+
+
+def styled(table: pd.DataFrame) -> "pd.io.formats.style.Styler":
+    """The table for display: counts with thousands separators, accuracies as percentages, milliseconds to three
+    decimals at batch 1 and one at larger batches (with their measured range)."""
+    formats = {column: FORMATS[column] for column in table.columns if column in FORMATS}
+    formats.update({column: "{:.3f}" for column in table.columns
+                    if column == "ms @ batch 1" or column.startswith("ms @ batch 1 ")})
+    formats.update({column: "{:.1f}" for column in table.columns
+                    if column.startswith("ms @ batch ") and column not in formats})
+    return table.style.format(formats, na_rep="–")

@@ -95,7 +95,7 @@ def collect(profile: config.Profile | str | None = None, min_run_time: float | N
     """Measure every model of the workbook found in the cache (nothing is trained): rows of name, family, accuracy,
     bytes, MACs and latency at batch 1 and 256, and the names of the models not cached yet."""
     profile = config.get_profile(profile)
-    min_run_time = profile.latency_min_run_time if min_run_time is None else min_run_time
+    timing = profile.timing() if min_run_time is None else {**profile.timing(), "min_run_time": min_run_time}
     rows, missing = [], []
     for entry in tqdm(ENTRIES, desc="measuring the workbook's models", unit="model", disable=not progress):
         try:
@@ -105,8 +105,8 @@ def collect(profile: config.Profile | str | None = None, min_run_time: float | N
             missing.append(entry.name)
             continue
         rows.append({"name": entry.name, "family": entry.family, "MACs": macs,
-                     **measure.profile_model(model.cpu().eval(), accuracy=accuracy, min_run_time=min_run_time,
-                                             counts=False, file_bytes=file_bytes),
+                     **measure.profile_model(model.cpu().eval(), accuracy=accuracy, counts=False,
+                                             file_bytes=file_bytes, **timing),
                      "note": entry.note})
     return rows, missing
 

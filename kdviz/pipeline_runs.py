@@ -132,16 +132,16 @@ def steps(run: Pipeline = Pipeline(), profile: config.Profile | str | None = Non
             Step("+ int8", smallest, smallest_accuracy, measure.macs(smaller))]
 
 
-def measure_steps(pipeline_steps: Sequence[Step], min_run_time: float = 0.5) -> pd.DataFrame:
-    """A table (pandas, a row per step) of bytes, MACs, latency at batch 1 and 256, accuracy, and each step's
-    size ratio and accuracy change against the first row (the teacher)."""
+def measure_steps(pipeline_steps: Sequence[Step], min_run_time: float = 0.5, repeats: int = 5) -> pd.DataFrame:
+    """A table (pandas, a row per step) of bytes, MACs, latency at batch 1 and 256 (medians of ``repeats``
+    measurements, taken in turns), accuracy, and each step's size ratio and accuracy change against the first
+    row (the teacher)."""
     if not pipeline_steps:
         raise ValueError("pipeline_steps must hold at least one step")
-    rows = {}
-    for step in pipeline_steps:
-        row = measure.profile_model(step.model, accuracy=step.accuracy, min_run_time=min_run_time, counts=False)
-        rows[step.name] = {"bytes": row["bytes"], "MACs": step.macs, **{k: v for k, v in row.items() if k != "bytes"}}
-    table = pd.DataFrame.from_dict(rows, orient="index")
+    table = measure.summary({step.name: step.model for step in pipeline_steps},
+                            {step.name: step.accuracy for step in pipeline_steps},
+                            min_run_time=min_run_time, repeats=repeats, counts=False)
+    table.insert(1, "MACs", [step.macs for step in pipeline_steps])
     table.index.name = "model"
     first = table.iloc[0]
     table["times smaller"] = first["bytes"] / table["bytes"]

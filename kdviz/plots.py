@@ -244,8 +244,8 @@ _COMPARISON_COLUMNS = (("bytes", "size (MB)", 1e-6, True), ("MACs", "MMACs per i
 def plot_comparison(table: pd.DataFrame) -> Figure:
     """The :func:`kdviz.measure.summary` table, a panel per measure: size, MACs and latency as points on a log
     axis where the values span more than a factor of ten (bars from zero otherwise: a bar's length means nothing
-    on a log axis), and accuracy as bars (with error bars where the table has an "accuracy sd" column: the spread
-    over seeds)."""
+    on a log axis), with a black line over the range of repeated latency measurements where the table has it, and
+    accuracy as bars (with error bars where the table has an "accuracy sd" column: the spread over seeds)."""
     columns = [c for c in _COMPARISON_COLUMNS if c[0] in table.columns and table[c[0]].notna().any()]
     if table.empty or not columns:
         raise ValueError("table must have at least one model and one of the columns " +
@@ -260,9 +260,14 @@ def plot_comparison(table: pd.DataFrame) -> Figure:
         errors = np.nan_to_num(table[f"{column} sd"].astype(float).to_numpy() * scale) if spread else None
         finite = values[np.isfinite(values) & (values > 0)]
         on_log_axis = logarithmic and len(finite) and finite.max() > 10 * finite.min()  # else linear, from 0
+        label_at = values.copy()
         if on_log_axis:
             shown = np.isfinite(values) & (values > 0)
             ax.scatter(values[shown], np.arange(len(names))[shown], color=np.array(colors)[shown], s=90, zorder=3)
+            if {f"{column} low", f"{column} high"} <= set(table.columns):  # the range of repeated measurements
+                low, high = (table[f"{column} {end}"].astype(float).to_numpy() * scale for end in ("low", "high"))
+                ax.hlines(np.arange(len(names))[shown], low[shown], high[shown], color="black", linewidth=2, zorder=2)
+                label_at = np.fmax(values, high)
             ax.set_yticks(range(len(names)), names)
             ax.set_xscale("log")
             _plain_log_ticks(ax, "x")
@@ -272,7 +277,7 @@ def plot_comparison(table: pd.DataFrame) -> Figure:
         for y, value in enumerate(values):
             if np.isfinite(value):
                 text = f"{value:.3g}" + (f" ± {errors[y]:.2g}" if spread and errors[y] else "")
-                ax.annotate(text, (value + (errors[y] if spread else 0), y), xytext=(6 if on_log_axis else 3, 0),
+                ax.annotate(text, (label_at[y] + (errors[y] if spread else 0), y), xytext=(6 if on_log_axis else 3, 0),
                             textcoords="offset points", va="center", fontsize=10)
         ax.set_title(label)
         ax.margins(x=0.3)

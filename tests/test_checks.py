@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdviz import checks, distill
+from kdviz import checks, config, distill
 
 
 def right_parameters(i, o, k, bias):
@@ -196,3 +196,16 @@ def test_a_claim_prints_its_verdict(capsys):
     checks.claim("two is more than one", 2 > 1)
     checks.claim("one is more than two", 1 > 2)
     assert capsys.readouterr().out == "holds: two is more than one\nDOES NOT HOLD: one is more than two\n"
+
+
+def test_a_claim_prints_its_measured_values_in_brackets(capsys):
+    checks.claim("the student is smaller", True, "120 kB against 3.5 MB")
+    assert capsys.readouterr().out == "holds: the student is smaller [measured: 120 kB against 3.5 MB]\n"
+
+
+def test_an_accuracy_claim_is_judged_only_where_the_profile_trains_enough(capsys):
+    checks.accuracy_claim("distillation wins", False, "+0.1 points", config.get_profile("full"))
+    checks.accuracy_claim("distillation wins", False, "+0.1 points", config.get_profile("quick"))
+    full, quick = capsys.readouterr().out.splitlines()
+    assert full == "DOES NOT HOLD: distillation wins (full profile) [measured: +0.1 points]"
+    assert quick.startswith("not claimed in the quick profile") and "DOES NOT HOLD" not in quick

@@ -1,6 +1,7 @@
 """kdviz.measure: counts against hand formulas, bytes against a real file, MACs, latency, the summary table."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -67,7 +68,8 @@ def test_summary_has_a_row_per_model():
 def test_summary_without_counts_and_with_stored_bytes():
     table = measure.summary({"mlp": models.build("mlp")}, {"mlp": 0.8}, min_run_time=0.02, counts=False,
                             file_bytes={"mlp": 1234})
-    assert list(table.columns) == ["bytes", "ms @ batch 1", "ms @ batch 256", "accuracy"]
+    assert list(table.columns) == ["bytes", "ms @ batch 1", "ms @ batch 1 low", "ms @ batch 1 high", "ms @ batch 256",
+                                   "ms @ batch 256 low", "ms @ batch 256 high", "repeats", "accuracy"]
     assert table.loc["mlp", "bytes"] == 1234
     with pytest.raises(ValueError, match="file_bytes names models not in models"):
         measure.summary({"mlp": models.build("mlp")}, file_bytes={"other": 1})
@@ -92,3 +94,33 @@ def test_compare_layers_measures_each_layer():
     assert rows[0]["MACs per byte"] > 5 * rows[1]["MACs per byte"]
     with pytest.raises(ValueError, match="at least one layer"):
         measure.compare_layers({}, (8, 12, 12))
+
+
+def test_latencies_repeat_each_measurement_and_give_the_range():
+    timed = measure.latencies({"mlp": models.build("mlp"), "teacher": models.build("teacher")}, 1, repeats=3,
+                              min_run_time=0.01)
+    for latency in timed.values():
+        assert latency.repeats == 3 and 0 < latency.low <= latency.median <= latency.high
+    assert timed["teacher"].median > timed["mlp"].median
+    with pytest.raises(ValueError, match="repeats must be a positive integer"):
+        measure.latencies({"mlp": models.build("mlp")}, repeats=0)
+
+
+def test_a_latency_is_faster_slower_or_not_measurably_different():
+    baseline = measure.Latency(median=10.0, low=9.0, high=11.0, repeats=5)
+    assert measure.Latency(5.0, 4.5, 5.5, 5).against(baseline) == "2.00x faster"
+    assert measure.Latency(20.0, 19.0, 21.0, 5).against(baseline) == "2.00x slower"
+    assert measure.Latency(10.5, 10.8, 12.0, 5).against(baseline) == "no measurable difference"  # the ranges overlap
+
+
+def test_a_summary_row_gives_back_its_latency():
+    table = measure.summary({"mlp": models.build("mlp")}, min_run_time=0.01, repeats=2)
+    latency = measure.Latency.from_row(table.loc["mlp"], 256)
+    assert latency.repeats == 2 and latency.low <= latency.median <= latency.high
+
+
+def test_a_styled_table_formats_counts_percentages_and_milliseconds():
+    table = pd.DataFrame({"bytes": [3493327], "ms @ batch 1": [0.12345], "ms @ batch 1 low": [0.1111],
+                          "ms @ batch 256": [52.345], "accuracy": [0.9374]}, index=["teacher"])
+    html = measure.styled(table).to_html()
+    assert all(text in html for text in ("3,493,327", "0.123", "0.111", "52.3", "93.74%"))

@@ -81,7 +81,7 @@ def tiny_mlp_recipe(monkeypatch, isolated_home):
                                                            dataset="mnist", model_kwargs={"hidden": 8}))
     write_fake_dataset(isolated_home / "data" / "mnist")
     monkeypatch.setitem(config.PROFILES, "quick", replace(config.PROFILES["quick"], train_size=200, test_size=100, max_epochs=1,
-                                                          latency_min_run_time=0.01))
+                                                          latency_min_run_time=0.01, latency_repeats=2))
 
 
 def test_load_or_train_trains_once_then_loads(tiny_mlp_recipe, isolated_home):
