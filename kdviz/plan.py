@@ -105,6 +105,7 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
           for method in pruning_runs.METHODS],
         *[Job(f"03 QAT {bits} bits", "quantization_runs", "qat", {"bits": bits}, after=TEACHER)
           for bits in profile.qat_bits],
+        Job("03 float fine-tuned, QAT's control", "quantization_runs", "float_finetuned", after=TEACHER),
         *pipelines,
         Job("02 channel pruning", "pruning_runs", "channel_pruned", after=TEACHER),
         Job("02 one-shot pruning", "pruning_runs", "one_shot", after=TEACHER),

@@ -74,3 +74,23 @@ def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int 
     settings = train.teacher_key(profile, bits=bits, epochs=epochs, lr=lr)
     model, result = cache.cached_model("qat", settings, fresh, compute)
     return model.eval(), result
+
+
+def float_finetuned(profile: config.Profile | str | None = None, epochs: int = 2, lr: float = 0.01,
+                    device: torch.device | str | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
+    """QAT's control: the teacher fine-tuned in float32 with :func:`qat`'s epochs and recipe, so that what QAT
+    gains over the float teacher can be told apart from what the extra training alone gives. Cached."""
+    profile = config.get_profile(profile)
+    test = data.load_profile_split("fashion-mnist", "test", profile)
+
+    def compute(model: nn.Module) -> dict:
+        trainable = models.copy_model(train.cached_teacher(profile, device))
+        history = train.fit(trainable, data.load_profile_split("fashion-mnist", "train", profile), test,
+                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device, progress=progress,
+                            description="float32 fine-tuning, QAT's control")
+        model.load_state_dict(trainable.state_dict())
+        return {"accuracy": history.final_test_accuracy, "history": history.records}
+
+    fresh = models.build("teacher", **train.RECIPES["teacher"].model_kwargs)
+    model, result = cache.cached_model("float-finetuned", train.teacher_key(profile, epochs=epochs, lr=lr), fresh, compute)
+    return model.eval(), result

@@ -27,3 +27,16 @@ def test_qat_returns_a_cached_model_on_the_grid(small_world, monkeypatch):
     assert same == result and torch.equal(again[16].weight, model[16].weight)
     with pytest.raises(ValueError, match="bits must be an integer from 1 to 16"):
         quantization_runs.qat(small_world, bits=20)
+
+
+def test_the_float_control_is_the_teacher_fine_tuned_as_long_as_qat(small_world, monkeypatch):
+    from kdviz import train
+
+    teacher = train.cached_teacher(small_world)
+    model, result = quantization_runs.float_finetuned(small_world, epochs=1)
+    assert 0 <= result["accuracy"] <= 1 and len(result["history"]) == 1
+    assert not torch.equal(model[16].weight, teacher[16].weight)  # trained further
+    assert torch.equal(train.cached_teacher(small_world)[16].weight, teacher[16].weight)  # the teacher is untouched
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
+    again, same = quantization_runs.float_finetuned(small_world, epochs=1)
+    assert same == result and torch.equal(again[16].weight, model[16].weight)
