@@ -75,6 +75,14 @@ def fusion_groups(model: nn.Sequential, prefix: str = "model.") -> list[list[str
     return groups
 
 
+def fused_float(model: nn.Sequential) -> nn.Module:
+    """The float32 model prepared as :func:`static_int8` prepares it, batch norm folded into each convolution and
+    the ReLUs fused, but not quantized: the baseline that tells what int8 arithmetic itself buys."""
+    with quiet_deprecations(), torch.no_grad():
+        model = copy_model(model).cpu().eval()
+        return tq.fuse_modules(model, fusion_groups(model, prefix="")).eval()
+
+
 def static_int8(model: nn.Sequential, calibration_images: torch.Tensor, *, batch_size: int = 256,
                 engine: str | None = None) -> nn.Module:
     """Post-training static quantization: fuse conv-bn-relu, observe activation ranges on calibration images

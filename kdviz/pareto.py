@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 COSTS = {"bytes": "size (bytes)", "ms @ batch 1": "ms per image at batch 1", "ms @ batch 256": "ms per batch of 256"}
-FAMILIES = ("teacher", "architecture", "pruned", "quantized", "distilled", "combined", "baseline")
+FAMILIES = ("teacher", "architecture", "pruned", "quantized", "distilled", "scratch", "combined", "baseline")
 
 
 def pareto_front(rows: Sequence[dict], cost: str = "bytes", value: str = "accuracy") -> list[str]:

@@ -51,10 +51,16 @@ def _int8_teacher(profile: config.Profile) -> tuple:
     return _int8(train.cached_teacher(profile, "cpu"), profile)
 
 
-def _student(width: int) -> Callable[[config.Profile], tuple]:
+def chart_student(width: int, method: str) -> distillation_runs.StudentRun:
+    """A student of the chart: distilled with the recipe notebook 04 recommends (the pipeline's T and alpha), or
+    the scratch student of the same size beside it."""
+    recipe = pipeline_runs.Pipeline()
+    return distillation_runs.StudentRun(width=width, method=method, T=recipe.T, alpha=recipe.alpha, epochs=10)
+
+
+def _student(width: int, method: str) -> Callable[[config.Profile], tuple]:
     def get(profile: config.Profile) -> tuple:
-        run = distillation_runs.StudentRun(width=width, T=8.0, alpha=0.9, epochs=10)
-        model, result = distillation_runs.student(run, profile, device="cpu", progress=False)
+        model, result = distillation_runs.student(chart_student(width, method), profile, device="cpu", progress=False)
         return model, result["accuracy"], measure.macs(model), None
     return get
 
@@ -81,8 +87,10 @@ ENTRIES = (
            "latency are the teacher's"),
     _Entry("teacher, 50 % channels pruned", "pruned", _channel_pruned_teacher),
     _Entry("teacher, int8", "quantized", _int8_teacher),
-    _Entry("student w8 (distilled)", "distilled", _student(8)),
-    _Entry("student w16 (distilled)", "distilled", _student(16)),
+    _Entry("student w8 (scratch)", "scratch", _student(8, "scratch")),
+    _Entry("student w8 (distilled)", "distilled", _student(8, "distilled"), "T = 2, alpha = 0.5, notebook 04's best cell"),
+    _Entry("student w16 (scratch)", "scratch", _student(16, "scratch")),
+    _Entry("student w16 (distilled)", "distilled", _student(16, "distilled"), "T = 2, alpha = 0.5"),
     _Entry("compact student (distilled)", "combined", _compact_student),
     _Entry("+ 50 % channels pruned", "combined", _compact_pruned),
     _Entry("+ int8", "combined", _compact_int8),

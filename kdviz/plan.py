@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-from kdviz import adversarial, config, data, distillation_runs, pipeline_runs, pruning_runs
+from kdviz import adversarial, config, data, distillation_runs, pareto_runs, pipeline_runs, pruning_runs
 
 TEACHER = "00 teacher"
 TEACHER_LOGITS = "04 teacher logits, training images"
@@ -38,8 +38,8 @@ def _zoo(name: str, model: str, seed: int) -> Job:
 
 
 def student_runs(profile: config.Profile) -> dict[str, distillation_runs.StudentRun]:
-    """The students notebook 04 trains (and notebook 05 charts), by a short description; runs shared between the
-    notebook's sections (the same settings) appear once."""
+    """The students notebook 04 trains and notebook 05 charts, by a short description (05's named with its
+    number); runs shared between the notebooks' sections (the same settings) appear once."""
     run = distillation_runs.StudentRun
     talk = {"T": 8.0, "alpha": 0.9, "epochs": 10}
     runs: dict[str, distillation_runs.StudentRun] = {}
@@ -54,6 +54,9 @@ def student_runs(profile: config.Profile) -> dict[str, distillation_runs.Student
         for method in distillation_runs.METHODS:
             runs[f"{method} w16 {labels or 'all'} labels"] = run(width=16, method=method, labels=labels, **talk)
     runs["omitted class"] = run(width=16, omit_class=data.CLASSES["fashion-mnist"].index("Dress"), **talk)
+    for width in (8, 16):  # notebook 05's chart: 04's recommended recipe, and scratch beside it
+        for method in distillation_runs.METHODS:
+            runs[f"05 chart student {method} w{width}"] = pareto_runs.chart_student(width, method)
     unique: dict[str, str] = {}
     for name, settings in runs.items():
         unique.setdefault(json.dumps(distillation_runs.cache_settings(settings), sort_keys=True), name)
@@ -88,7 +91,7 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
                      {"run": replace(pipeline_runs.Pipeline(), method=method, seed=seed)},
                      after=TEACHER_LOGITS if method == "distilled" else None)
                  for method in pipeline_runs.METHODS for seed in profile.seeds]
-    students = [Job(f"04 student {name}", "distillation_runs", "run_student", {"run": run},
+    students = [Job(name if name[:2].isdigit() else f"04 student {name}", "distillation_runs", "run_student", {"run": run},
                     after=TEACHER_LOGITS if run.method == "distilled" else None)
                 for name, run in student_runs(profile).items()]
     last_cell = [job.name for job in students if job.name.startswith("04 student sweep")][-1]

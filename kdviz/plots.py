@@ -106,15 +106,16 @@ def _label_without_overlap(ax: Axes, points: Sequence[tuple[float, float]], labe
 
 
 def _accuracy_curves(curves: dict[str, list[dict]], key: str, scale: float, xlabel: str, baseline: float | None,
-                     baseline_label: str, title: str) -> Figure:
-    """Test accuracy against ``key`` (times ``scale``), one line per method, with an optional baseline."""
+                     baseline_label: str, title: str, connect: bool = True) -> Figure:
+    """Test accuracy against ``key`` (times ``scale``), one line per method (points only, unless ``connect``), with
+    an optional baseline."""
     if not curves:
         raise ValueError("curves must name at least one method")
     fig = _figure(9, 5)
     ax = fig.subplots()
     for i, (name, rows) in enumerate(curves.items()):
-        ax.plot([scale * r[key] for r in rows], [100 * r["accuracy"] for r in rows], "os^Dv"[i % 5] + "-",
-                color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
+        ax.plot([scale * r[key] for r in rows], [100 * r["accuracy"] for r in rows], "os^Dv"[i % 5] + ("-" if connect else ""),
+                color=OKABE_ITO[i % len(OKABE_ITO)], label=name, markersize=9)
     if baseline is not None:
         ax.axhline(100 * baseline, color="black", linestyle=":", label=f"{baseline_label} ({100 * baseline:.2f} %)")
     ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
@@ -542,9 +543,11 @@ def plot_quantization_state(weights: torch.Tensor, levels: torch.Tensor, bits: i
 
 
 def plot_bits_curves(curves: dict[str, list[dict]], baseline: float | None = None,
-                     title: str = "Accuracy against bit depth") -> Figure:
-    """Test accuracy against bits (8 down to 1), one line per method (rows with bits and accuracy)."""
-    fig = _accuracy_curves(curves, "bits", 1, "bits", baseline, "float32", title)
+                     title: str = "Accuracy against bit depth", connect: bool = True) -> Figure:
+    """Test accuracy against bits (8 down to 1), one line per method (rows with bits and accuracy), ticks at the
+    measured depths only; ``connect=False`` draws the measured points alone (depths too far apart for a line)."""
+    fig = _accuracy_curves(curves, "bits", 1, "bits", baseline, "float32", title, connect)
+    fig.axes[0].set_xticks(sorted({r["bits"] for rows in curves.values() for r in rows}))
     fig.axes[0].invert_xaxis()
     fig.axes[0].legend(loc="lower left")
     return fig
@@ -659,14 +662,20 @@ def plot_entropy_curve(temperatures: Sequence[float], entropies: Sequence[float]
 
 
 def plot_gradient_scaling(scaling: dict[str, list[float]]) -> Figure:
-    """Gradient norm of the soft term against T, without and with the T^2 factor (log-log)."""
+    """Gradient norm of the soft term against T, without and with the T^2 factor (log-log); the legend says by how
+    much each changes over the temperatures drawn."""
     fig = _figure(8, 4.5)
     ax = fig.subplots()
-    ax.plot(scaling["T"], scaling["without_T2"], "o-", color=OKABE_ITO[5], label="KL alone: shrinks like 1/T²")
-    ax.plot(scaling["T"], scaling["with_T2"], "s-", color=OKABE_ITO[0], label="T² x KL: about constant")
+    without, with_t2 = np.asarray(scaling["without_T2"], float), np.asarray(scaling["with_T2"], float)
+    ax.plot(scaling["T"], without, "o-", color=OKABE_ITO[5],
+            label=f"KL alone: falls {without.max() / without.min():.0f}x")
+    ax.plot(scaling["T"], with_t2, "s-", color=OKABE_ITO[0],
+            label=f"T² x KL: within a factor {with_t2.max() / with_t2.min():.1f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set(xlabel="temperature T", ylabel="gradient norm w.r.t. student logits", title="Why the loss needs T²")
+    ax.set(xlabel="temperature T", ylabel="gradient norm w.r.t. student logits",
+           title=f"Without T², the soft term's gradient falls {without.max() / without.min():.0f}x "
+                 f"from T = {scaling['T'][0]:g} to {scaling['T'][-1]:g}")
     ax.legend()
     return fig
 
@@ -709,7 +718,8 @@ def plot_loss_breakdown(parts: LossBreakdown) -> Figure:
 
 
 def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against distilled") -> Figure:
-    """Accuracy of each seed (dots) and the mean (bar) of scratch and distilled students, per setting.
+    """Accuracy of each seed (dots) and the mean (a wide mark, with the seeds' standard deviation) of scratch and
+    distilled students, per setting. No bars: the accuracy axis is zoomed to the data, which the label says.
 
     ``results`` maps a setting's name to :func:`kdviz.distillation_runs.compare_over_seeds` output.
     """
@@ -722,17 +732,19 @@ def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against
         for j, method in enumerate(("scratch", "distilled")):
             x = i + (j - 0.5) * width
             runs = [100 * r for r in summary[method]["runs"]]
-            ax.bar(x, 100 * summary[method]["mean"], width * 0.9, color=OKABE_ITO[j], alpha=0.45,
-                   label=method if i == 0 else None)
-            ax.errorbar(x, 100 * summary[method]["mean"], yerr=100 * summary[method]["sd"], color="black", capsize=4)
-            ax.scatter([x] * len(runs), runs, color=OKABE_ITO[j], edgecolors="black", zorder=3)
-            ax.annotate(f"{100 * summary[method]['mean']:.1f}", (x, max(runs)), xytext=(0, 6),
-                        textcoords="offset points", ha="center")
+            mean = 100 * summary[method]["mean"]
+            ax.hlines(mean, x - width * 0.4, x + width * 0.4, color=OKABE_ITO[j], linewidth=4,
+                      label=f"{method} (mean, ± sd)" if i == 0 else None)
+            ax.errorbar(x, mean, yerr=100 * summary[method]["sd"], color="black", capsize=4)
+            ax.scatter([x] * len(runs), runs, color=OKABE_ITO[j], edgecolors="black", zorder=3,
+                       label=f"{method} (one seed)" if i == 0 else None)
+            ax.annotate(f"{mean:.1f}", (x, max(runs)), xytext=(0, 6), textcoords="offset points", ha="center")
     all_runs = [100 * r for s in results.values() for m in ("scratch", "distilled") for r in s[m]["runs"]]
     ax.set_ylim(min(all_runs) - 3, max(all_runs) + 2)
     ax.set_xticks(range(len(results)), list(results))
-    ax.set(ylabel="test accuracy (%)", title=title)
-    ax.legend(loc="lower right")
+    ax.set_xlim(-0.6, len(results) - 0.4)
+    ax.set(ylabel="test accuracy (%), axis zoomed", title=title)
+    ax.legend(loc="lower right", fontsize=10)
     return fig
 
 

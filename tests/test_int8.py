@@ -54,3 +54,18 @@ def test_dynamic_int8_quantizes_the_linear_layers(trained):
     with torch.no_grad():
         x = torch.randn(3, 1, 28, 28)
         assert torch.allclose(quantized(x), model(x), atol=0.05 * float(model(x).abs().max()) + 0.02)
+
+
+def test_the_fused_float_baseline_computes_the_same_function_with_fewer_layers():
+    torch.manual_seed(0)
+    teacher = models.build("teacher").eval()
+    for module in teacher.modules():  # batch norm statistics that are not the identity
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    fused = int8.fused_float(teacher)
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(fused(x), teacher(x), atol=1e-4)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    assert next(fused.parameters()).dtype == torch.float32

@@ -119,6 +119,8 @@ def test_temperature_and_distillation_figures():
     assert list(fig.axes[0].lines[0].get_ydata()) == [1.0, 3.0]
     fig = plots.plot_gradient_scaling({"T": [1, 2], "without_T2": [1, 0.25], "with_T2": [1, 1]})
     assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 2
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["KL alone: falls 4x",
+                                                                           "T² x KL: within a factor 1.0"]
     fig = plots.plot_class_similarity(torch.eye(10), CLASSES["fashion-mnist"])
     assert fig.axes[0].images[0].get_array().shape == (10, 10)
     parts = distill.LossBreakdown(T=4, alpha=0.9, soft=1.8, hard=0.1, soft_grad=0.2, hard_grad=0.1,
@@ -133,6 +135,7 @@ def test_experiment_figures():
                "distilled": {"runs": [0.85, 0.86], "mean": 0.855, "sd": 0.007}}
     fig = plots.plot_seed_comparison({"1,000 labels": summary})
     assert sum(len(c.get_offsets()) for c in fig.axes[0].collections if hasattr(c, "get_offsets")) >= 4
+    assert not fig.axes[0].patches and "zoomed" in fig.axes[0].get_ylabel()  # no bars on a zoomed axis
     fig = plots.plot_sweep({(2, 0.5): 0.8, (4, 0.5): 0.9}, baseline=0.85)
     assert [t.get_text() for t in fig.axes[0].texts] == ["80.0\n(-5.0)", "90.0\n(+5.0)"]
     fig = plots.plot_label_curve([500, 1000], [0.7, 0.8], [0.8, 0.85])
@@ -178,6 +181,9 @@ def test_quantization_figures_draw_their_data():
     assert fig.axes[1].lines[1].get_xydata().tolist() == [[4.0, 92.0]]
     fig = plots.plot_bits_curves({"per tensor": curve}, baseline=0.93)
     assert fig.axes[0].xaxis_inverted() and len(fig.axes[0].lines) == 2
+    assert list(fig.axes[0].get_xticks()) == [2, 4, 8]  # ticks at the measured depths only
+    fig = plots.plot_bits_curves({"per tensor": curve}, connect=False)
+    assert fig.axes[0].lines[0].get_linestyle() == "None"  # points, no line through the unmeasured depths
     fig = plots.plot_activation_functions(calibration.FUNCTIONS)
     assert len(fig.axes[0].lines) == len(calibration.FUNCTIONS)
     assert any(t.get_text().startswith("ReLU6: [0, 6]") for t in fig.axes[0].get_legend().get_texts())
