@@ -168,8 +168,9 @@ def readme_section(results: dict) -> str:
     return "\n".join([
         README_START,
         f"Measured by `scripts/readme_results.py` in the {results['profile']} profile on {results['machine']}, "
-        f"PyTorch {results['torch']}; latencies are medians of `torch.utils.benchmark` on the CPU. A star marks "
-        "the models on the Pareto front of that cost (no other model is at most as costly and at least as accurate).",
+        f"PyTorch {results['torch']}; each latency is the median of repeated `torch.utils.benchmark` measurements "
+        "on the CPU (their lowest and highest are in docs/results.json). A star marks the models on the Pareto front "
+        "of that cost (no other model is at most as costly and at least as accurate, and strictly better in one).",
         "",
         markdown(results["rows"]),
         "",

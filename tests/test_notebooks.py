@@ -32,11 +32,24 @@ def test_first_code_cell_sets_profile_seed_and_device(notebook):
     assert "kdviz.setup(" in code.source
 
 
-def test_ends_with_summary_and_checked_exercises(notebook):
-    sources = [c.source for c in notebook.cells]
-    assert any(s.lstrip().startswith("## Summary") or "\n## Summary" in s for s in sources)
-    assert any("## Exercises" in s for s in sources)
-    assert any("checks.check_" in s for s in sources if s), "exercises should be checked with kdviz.checks"
+def test_ends_with_summary_exercises_and_further_reading_each_a_cell(notebook):
+    headings = [c.source.splitlines()[0] for c in notebook.cells if c.cell_type == "markdown" and c.source]
+    assert "## Summary" in headings and "## Exercises" in headings
+    assert headings[-1] == "## Further reading", "the last cell should be the further reading"
+    assert headings.index("## Summary") < headings.index("## Exercises")
+    assert any("checks.check_" in c.source for c in notebook.cells), "exercises should be checked with kdviz.checks"
+
+
+def test_states_at_least_three_checked_claims(notebook):
+    claims = [c for c in notebook.cells if c.cell_type == "code" and "checks.claim(" in c.source]
+    assert claims, "state the notebook's lessons as checks.claim over what it measured"
+    assert all(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in claims), \
+        "a claim's verdict must be compared between the committed run and CI's"
+    assert not any("checks.accuracy_claim(" in c.source for c in claims), \
+        "accuracy claims print differently in the quick profile: keep them out of checked cells"
+    calls = sum(c.source.count("checks.claim(") + c.source.count("checks.accuracy_claim(")
+                for c in notebook.cells if c.cell_type == "code")
+    assert calls >= 3
 
 
 def test_no_device_hard_coding_or_path_hacks(notebook):
@@ -55,11 +68,17 @@ def test_committed_executed_without_errors(notebook):
 
 
 def test_full_profile_claims_hold_in_the_committed_run():
-    """Claims only the full profile can make, read from the committed notebooks."""
+    """Claims only the full profile can make, read from the committed notebooks: every claim holds, and every
+    accuracy claim was judged there."""
     outputs = _stream_outputs(NOTEBOOKS[0])
     accuracy = float(re.search(r"teacher: ([\d.]+) % test accuracy on 10,000 test images \(full profile", outputs)[1])
     assert accuracy > 93  # notebook 00's "the teacher passes 93 %"
-    assert "DOES NOT HOLD" not in outputs
+    for path in NOTEBOOKS:
+        outputs = _stream_outputs(path)
+        assert "DOES NOT HOLD" not in outputs, path.name
+        assert "not claimed in the" not in outputs, path.name
+        source = "".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert outputs.count("(full profile)") >= source.count("checks.accuracy_claim("), path.name
 
 
 def _stream_outputs(path) -> str:
