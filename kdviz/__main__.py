@@ -14,8 +14,15 @@ def info() -> int:
     print(f"KDVIZ_HOME: {config.home_dir()}   KDVIZ_DATA: {config.shared_data_dir() or '(not set)'}")
     for name in data.DATASETS:
         found = [data.find_files(name, split) for split in data.SPLITS]
-        where = found[0][0].parent if all(found) else "not found"
-        print(f"{name}: {where}")
+        if not all(found):
+            print(f"{name}: not found")
+            continue
+        try:
+            for split in data.SPLITS:
+                data.load(name, split, allow_download=False)
+            print(f"{name}: {found[0][0].parent} (verified)")
+        except (data.DataNotFoundError, data.CorruptDataError) as error:
+            print(f"{name}: found in {found[0][0].parent}, but unusable: {error}")
     for folder in train.checkpoint_folders():
         files = sorted(folder.glob("*.pt")) if folder.is_dir() else []
         print(f"checkpoints in {folder}: {len(files)}")
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     data_parser.add_argument("--no-download", action="store_true", help="only look for local copies")
     prepare_parser = commands.add_parser("prepare", help="fetch the data and train and cache everything the "
                                                          "notebooks use, ahead of a workshop")
-    prepare_parser.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
+    prepare_parser.add_argument("--profile", default="full", type=str.lower, choices=sorted(config.PROFILES))
     prepare_parser.add_argument("--into", type=Path, help="a folder to fill for KDVIZ_DATA (default: KDVIZ_HOME)")
     prepare_parser.add_argument("--notebooks", nargs="*", default=[], metavar="NN",
                                 help="only the notebooks whose names start with these (e.g. 00 02)")
@@ -92,17 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     unpack_parser = commands.add_parser("unpack", help="verify a prepared archive and write its files")
     unpack_parser.add_argument("archive", type=Path)
     unpack_parser.add_argument("--into", type=Path, help="the folder to fill (default: KDVIZ_HOME)")
-    unpack_parser.add_argument("--profile", choices=sorted(config.PROFILES),
+    unpack_parser.add_argument("--profile", type=str.lower, choices=sorted(config.PROFILES),
                                help="the profile it must hold (default: KDVIZ_PROFILE's)")
     arguments = parser.parse_args(argv)
-    if arguments.command == "info":
-        return info()
-    if arguments.command == "prepare":
-        return prepare_workshop(arguments.profile, arguments.into, arguments.notebooks, not arguments.no_download,
-                                arguments.workers, arguments.pack)
-    if arguments.command == "unpack":
-        return unpack_archive(arguments.archive, arguments.into, arguments.profile)
-    return fetch_data(arguments.name, not arguments.no_download)
+    try:
+        if arguments.command == "info":
+            return info()
+        if arguments.command == "prepare":
+            return prepare_workshop(arguments.profile, arguments.into, arguments.notebooks, not arguments.no_download,
+                                    arguments.workers, arguments.pack)
+        if arguments.command == "unpack":
+            return unpack_archive(arguments.archive, arguments.into, arguments.profile)
+        return fetch_data(arguments.name, not arguments.no_download)
+    except ValueError as error:  # a bad setting (profile, device, folder): say which, without a traceback
+        print(f"python -m kdviz {arguments.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -117,19 +117,44 @@ def get_profile(name: "str | Profile | None" = None) -> Profile:
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """CUDA if present, else Apple's MPS, else the CPU; ``KDVIZ_DEVICE`` or ``name`` overrides."""
+    """CUDA if present, else Apple's MPS, else the CPU; ``KDVIZ_DEVICE`` or ``name`` overrides, and must name a
+    device this machine has."""
     chosen = name or os.environ.get(DEVICE_VARIABLE)
     if chosen:
+        available = _available_devices()
         try:
-            return torch.device(chosen)
-        except RuntimeError as error:
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'mps', got {chosen!r}") from error
+            device = torch.device(chosen)
+        except RuntimeError:
+            device = None
+        if device is None or device.type not in ("cpu", "cuda", "mps") or not _present(device):
+            raise ValueError(f"device must be one of {available} on this machine, got {chosen!r}"
+                             + (f" (from {DEVICE_VARIABLE})" if not name else ""))
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _present(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return mps is not None and mps.is_available() and (device.index or 0) == 0
+    return device.index in (None, 0)
+
+
+def _available_devices() -> list[str]:
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
 
 
 def available_cores() -> int:
@@ -155,4 +180,10 @@ def home_dir() -> Path:
 def shared_data_dir() -> Path | None:
     """A read-only folder of data (and prepared checkpoints) named by ``KDVIZ_DATA``, if set."""
     value = os.environ.get(DATA_VARIABLE)
-    return Path(value).expanduser() if value else None
+    if not value:
+        return None
+    folder = Path(value).expanduser()
+    if not folder.is_dir():  # a misspelt folder would otherwise be ignored, and a room would train everything
+        raise ValueError(f"{DATA_VARIABLE} must name an existing folder, got {value!r}: correct it, or unset it "
+                         "to use only KDVIZ_HOME")
+    return folder

@@ -101,7 +101,7 @@ def latencies(models: dict[str, nn.Module], batch_size: int = 1, *, repeats: int
     """Each model's :class:`Latency` over ``repeats`` measurements of ``min_run_time`` seconds. The models take
     turns, each repeat measuring all of them, so a busy moment of the machine falls on every model alike."""
     _check_timing(batch_size, min_run_time)
-    if not isinstance(repeats, int) or repeats < 1:
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     timers = {name: _timer(zoo.copy_model(model).cpu().eval(), batch_size, input_shape, threads)
               for name, model in models.items()}
@@ -114,14 +114,17 @@ def latencies(models: dict[str, nn.Module], batch_size: int = 1, *, repeats: int
 
 
 def _check_timing(batch_size: int, min_run_time: float) -> None:
-    if not isinstance(batch_size, int) or batch_size <= 0:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if min_run_time <= 0:
-        raise ValueError(f"min_run_time must be positive, got {min_run_time!r}")
+    if not isinstance(min_run_time, (int, float)) or isinstance(min_run_time, bool) \
+            or not 0 < min_run_time < float("inf"):
+        raise ValueError(f"min_run_time must be a positive, finite number of seconds, got {min_run_time!r}")
 
 
 def _timer(cpu_model: nn.Module, batch_size: int, input_shape: tuple[int, ...], threads: int | None) -> benchmark.Timer:
     """A warmed-up timer of one forward pass (the first calls pick kernels and allocate)."""
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     timer = benchmark.Timer(stmt="with torch.no_grad(): model(x)",
                             globals={"model": cpu_model, "x": torch.randn(batch_size, *input_shape), "torch": torch},
                             num_threads=threads or torch.get_num_threads())

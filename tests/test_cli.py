@@ -10,7 +10,7 @@ def test_info_lists_profile_data_and_checkpoints(capsys, isolated_home, monkeypa
     write_fake_dataset(isolated_home / "data" / "mnist", counts=(60_000, 10_000))
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "profile: quick" in out and f"mnist: {isolated_home / 'data' / 'mnist'}" in out
+    assert "profile: quick" in out and f"mnist: {isolated_home / 'data' / 'mnist'} (verified)" in out
     assert "fashion-mnist: not found" in out and "checkpoints in" in out
 
 
@@ -23,3 +23,23 @@ def test_data_verifies_what_it_finds(capsys, isolated_home):
 def test_data_says_how_to_get_missing_data(capsys):
     assert main(["data", "--name", "fashion-mnist", "--no-download"]) == 1
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_info_says_when_found_data_is_unusable(capsys, isolated_home):
+    folder = isolated_home / "data" / "mnist"
+    write_fake_dataset(folder, counts=(60_000, 10_000))
+    victim = sorted(folder.iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:100])  # truncated
+    assert main(["info"]) == 0
+    assert f"mnist: found in {folder}, but unusable:" in capsys.readouterr().out
+
+
+def test_a_bad_setting_is_one_line_not_a_traceback(capsys, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DEVICE", "cuda:7")
+    assert main(["info"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m kdviz info: device must be one of") and "Traceback" not in err
+    monkeypatch.delenv("KDVIZ_DEVICE")
+    monkeypatch.setenv("KDVIZ_PROFILE", "fast")
+    assert main(["info"]) == 2
+    assert "profile must be one of ['full', 'quick'], got 'fast'" in capsys.readouterr().err

@@ -79,10 +79,26 @@ def test_device_is_automatic_and_overridable(monkeypatch):
         config.pick_device("tpu9")
 
 
+@pytest.mark.parametrize("name", ["cuda:7", "xpu", "meta", "cpu:3"] + ([] if torch.cuda.is_available() else ["cuda", "mps"]))
+def test_a_device_this_machine_lacks_is_refused_by_name(monkeypatch, name):
+    if name == "mps" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    monkeypatch.setenv("KDVIZ_DEVICE", name)
+    with pytest.raises(ValueError, match=rf"device must be one of \['cpu'.*got '{name}' \(from KDVIZ_DEVICE\)"):
+        config.pick_device()
+
+
 def test_folders_follow_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("KDVIZ_HOME", str(tmp_path / "h"))
     monkeypatch.setenv("KDVIZ_DATA", str(tmp_path / "d"))
+    (tmp_path / "d").mkdir()
     assert config.home_dir() == tmp_path / "h" and config.shared_data_dir() == tmp_path / "d"
     monkeypatch.delenv("KDVIZ_HOME")
     monkeypatch.delenv("KDVIZ_DATA")
     assert config.home_dir().parts[-2:] == (".cache", "kdviz") and config.shared_data_dir() is None
+
+
+def test_a_misspelt_shared_data_folder_is_named_not_ignored(monkeypatch, tmp_path):
+    monkeypatch.setenv("KDVIZ_DATA", str(tmp_path / "prepard"))
+    with pytest.raises(ValueError, match="KDVIZ_DATA must name an existing folder, got '.*prepard'"):
+        config.shared_data_dir()

@@ -124,3 +124,16 @@ def test_a_styled_table_formats_counts_percentages_and_milliseconds():
                           "ms @ batch 256": [52.345], "accuracy": [0.9374]}, index=["teacher"])
     html = measure.styled(table).to_html()
     assert all(text in html for text in ("3,493,327", "0.123", "0.111", "52.3", "93.74%"))
+
+
+@pytest.mark.parametrize("run_time", [float("nan"), float("inf"), 0, -1, "1"])
+def test_a_run_time_that_would_never_end_is_refused(run_time):
+    with pytest.raises(ValueError, match="min_run_time must be a positive, finite number of seconds"):
+        measure.latency_ms(models.build("mlp"), 1, min_run_time=run_time)
+
+
+@pytest.mark.parametrize("arguments, name", [({"batch_size": True}, "batch_size"), ({"threads": -1}, "threads"),
+                                             ({"repeats": 2.0}, "repeats")])
+def test_sizes_that_are_not_positive_integers_are_named(arguments, name):
+    with pytest.raises(ValueError, match=name):
+        measure.latencies({"mlp": models.build("mlp")}, **{"min_run_time": 0.01, **arguments})

@@ -105,6 +105,8 @@ def test_cli_selects_notebooks_by_number(monkeypatch, capsys):
     monkeypatch.setattr(prepare, "prepare", lambda profile, **kw: chosen.append((profile, kw["notebooks"])) or [])
     assert cli.main(["prepare", "--profile", "quick", "--notebooks", "02"]) == 0
     assert chosen[0][0] == "quick" and [p.name for p in chosen[0][1]] == ["02_pruning.ipynb"]
+    assert cli.main(["prepare", "--profile", "Quick", "--notebooks", "02"]) == 0  # as KDVIZ_PROFILE=Quick is
+    assert chosen[1][0] == "quick"
 
 
 CACHED_RESULT = """
