@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from kdviz import train
 
 UNLABELLED = -1  # a label that says "no label": only the soft term learns from such an example
+PRECISE_ABOVE = 100.0  # temperatures above which the soft term is computed in float64 (see soft_loss)
 
 
 def validate_temperature(T: float) -> float:
@@ -29,9 +30,14 @@ def validate_alpha(alpha: float) -> float:
 
 
 def _check_logits(logits: torch.Tensor, name: str) -> None:
-    if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[-1] < 2 or logits.numel() == 0:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"{name} must be a tensor of logits (..., classes) with at least 2 classes, got {shape}")
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() < 1 \
+            or logits.shape[-1] < 2:
+        shape = f"{logits.dtype} {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"{name} must be a float tensor of logits (..., classes) with at least 2 classes, got {shape}")
+    if logits.numel() == 0:
+        raise ValueError(f"{name} must hold at least one example, got shape {tuple(logits.shape)}")
+    if not torch.isfinite(logits).all():
+        raise ValueError(f"{name} must be finite (no nan or inf): a diverged model gives such logits")
 
 
 def soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
@@ -59,6 +65,8 @@ def validate_batch(student_logits: torch.Tensor, teacher_logits: torch.Tensor, l
 
 
 def _check_labels(labels: torch.Tensor, count: int, classes: int) -> None:
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"labels must be a tensor of integers of shape ({count},), got {type(labels).__name__}")
     if labels.shape != (count,) or labels.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"labels must be integers of shape ({count},), got {labels.dtype} {tuple(labels.shape)}")
     if labels.numel() and (labels.max() >= classes or labels.min() < UNLABELLED):
@@ -69,6 +77,10 @@ def _check_labels(labels: torch.Tensor, count: int, classes: int) -> None:
 def soft_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float) -> torch.Tensor:
     """KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch, *without* the T^2 factor."""
     T = validate_temperature(T)
+    if T > PRECISE_ABOVE:  # the KL is of order 1/T²: float32's rounding of log-probabilities would swamp it
+        precise = F.kl_div(F.log_softmax(student_logits.double() / T, dim=-1),
+                           F.log_softmax(teacher_logits.double() / T, dim=-1), reduction="batchmean", log_target=True)
+        return precise.to(student_logits.dtype)
     return F.kl_div(F.log_softmax(student_logits / T, dim=-1), F.log_softmax(teacher_logits / T, dim=-1),
                     reduction="batchmean", log_target=True)
 
@@ -156,9 +168,12 @@ def entropy_curve(logits: torch.Tensor, temperatures: Sequence[float]) -> list[f
 def class_similarity(teacher_logits: torch.Tensor, labels: torch.Tensor, T: float = 1.0) -> torch.Tensor:
     """(C, C) matrix whose row c is the teacher's average soft target over the images of true class c."""
     _check_logits(teacher_logits, "teacher_logits")
-    if labels.shape != teacher_logits.shape[:1]:
-        raise ValueError(f"labels must have shape ({teacher_logits.shape[0]},), got {tuple(labels.shape)}")
+    if teacher_logits.dim() != 2:
+        raise ValueError(f"teacher_logits must be (images, classes), got {tuple(teacher_logits.shape)}")
     classes = teacher_logits.shape[-1]
+    _check_labels(labels, len(teacher_logits), classes)
+    if labels.min() < 0:
+        raise ValueError(f"labels must be in 0..{classes - 1}, got values from {int(labels.min())}")
     probabilities = soft_targets(teacher_logits, T)
     totals = torch.zeros(classes, classes).index_add_(0, labels, probabilities.float())
     counts = torch.bincount(labels, minlength=classes).clamp_min(1)

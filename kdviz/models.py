@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -101,6 +102,15 @@ def build(name: str, **kwargs) -> nn.Module:
     """A fresh, untrained model of the zoo by name."""
     if name not in ZOO:
         raise ValueError(f"name must be one of {sorted(ZOO)}, got {name!r}")
+    allowed = inspect.signature(ZOO[name]).parameters
+    for key, value in kwargs.items():
+        if key not in allowed:
+            raise ValueError(f"{name} takes {sorted(allowed)}, got {key!r}")
+        if key == "dropout":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"dropout must be a probability in [0, 1), got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
     return ZOO[name](**kwargs)
 
 

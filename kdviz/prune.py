@@ -23,14 +23,20 @@ def validate_amount(amount: float, name: str = "amount") -> float:
     return float(amount)
 
 
+def _check_weights(weight: torch.Tensor, name: str) -> None:
+    if not isinstance(weight, torch.Tensor) or not weight.is_floating_point() or weight.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty float tensor, got {weight!r:.60}")
+    if not torch.isfinite(weight).all():
+        raise ValueError(f"{name} must be finite (no nan or inf): a diverged model cannot be ranked by magnitude")
+
+
 def magnitude_mask(weight: torch.Tensor, amount: float) -> torch.Tensor:
     """The mask (1 keep, 0 prune) that removes the ``amount`` fraction of weights with the smallest |w|.
 
     Written out because it is the lesson; tested against ``torch.nn.utils.prune.l1_unstructured``.
     """
     validate_amount(amount)
-    if weight.numel() == 0:
-        raise ValueError("weight must not be empty")
+    _check_weights(weight, "weight")
     count = round(amount * weight.numel())  # torch's rounding of a fraction
     mask = torch.ones_like(weight)
     if count:
@@ -155,5 +161,6 @@ def all_weights(model: nn.Module) -> torch.Tensor:
 def global_threshold(weights: torch.Tensor, amount: float) -> float:
     """The |w| below which global magnitude pruning removes weights to reach ``amount`` sparsity."""
     validate_amount(amount)
+    _check_weights(weights, "weights")
     count = round(amount * weights.numel())
     return 0.0 if count == 0 else float(weights.abs().flatten().kthvalue(count).values)

@@ -23,6 +23,8 @@ def validate_bits(bits: int) -> int:
 def integer_range(bits: int, symmetric: bool) -> tuple[int, int]:
     """The integers a ``bits``-bit code can hold: signed [-2^(b-1), 2^(b-1) - 1] when symmetric, else [0, 2^b - 1]."""
     validate_bits(bits)
+    if not isinstance(symmetric, bool):
+        raise ValueError(f"symmetric must be True or False, got {symmetric!r}")
     return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if symmetric else (0, 2 ** bits - 1)
 
 
@@ -56,7 +58,7 @@ def choose_qparams(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis
     if axis is None:
         low, high = x.min(), x.max()
     else:
-        if not -x.dim() <= axis < x.dim():
+        if isinstance(axis, bool) or not isinstance(axis, int) or not -x.dim() <= axis < x.dim():
             raise ValueError(f"axis must be a dimension of the tensor (shape {tuple(x.shape)}), got {axis}")
         flat = x.detach().movedim(axis, 0).reshape(x.shape[axis], -1)
         low, high = flat.min(dim=1).values, flat.max(dim=1).values
@@ -70,18 +72,26 @@ def qparams_from_range(low: torch.Tensor | float, high: torch.Tensor | float, bi
     every calibration method (min/max, percentile, MSE search) ends with."""
     qmin, qmax = integer_range(bits, symmetric)
     low, high = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
+    if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
+        raise ValueError(f"low and high must be finite numbers, got {low} and {high}")
     if (low > high).any():
         raise ValueError(f"low must not exceed high, got {low} and {high}")
     low, high = torch.clamp(low.detach(), max=0.0), torch.clamp(high.detach(), min=0.0)
-    if symmetric:
-        scale = torch.maximum(-low, high) / ((qmax - qmin) / 2)
-        scale = torch.clamp(scale, min=EPSILON)
-        zero_point = torch.zeros_like(scale, dtype=torch.int64)
-    else:
-        scale = torch.clamp((high - low) / (qmax - qmin), min=EPSILON)
-        zero_point = torch.clamp(qmin - torch.round(low / scale), qmin, qmax).to(torch.int64)
+    scale, zero_point = _scale_and_zero_point(low, high, qmin, qmax, symmetric)
+    if not torch.isfinite(scale).all():  # a range as wide as float32's (-3e38 to 3e38): its width overflows
+        scale, zero_point = _scale_and_zero_point(low.double(), high.double(), qmin, qmax, symmetric)
+        scale = scale.float()
     return QParams(scale.reshape(-1) if axis is not None else scale.reshape(()), zero_point.reshape(scale.shape),
                    qmin, qmax, axis)
+
+
+def _scale_and_zero_point(low: torch.Tensor, high: torch.Tensor, qmin: int, qmax: int,
+                          symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    if symmetric:
+        scale = torch.clamp(torch.maximum(-low, high) / ((qmax - qmin) / 2), min=EPSILON)
+        return scale, torch.zeros_like(scale, dtype=torch.int64)
+    scale = torch.clamp((high - low) / (qmax - qmin), min=EPSILON)
+    return scale, torch.clamp(qmin - torch.round(low / scale), qmin, qmax).to(torch.int64)
 
 
 def _broadcast(values: torch.Tensor, x: torch.Tensor, axis: int | None) -> torch.Tensor:

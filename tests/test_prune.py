@@ -64,7 +64,7 @@ def test_make_permanent_folds_the_mask_into_a_plain_weight():
     (lambda: prune.magnitude_mask(torch.ones(3), "half"), r"amount must be a fraction"),
     (lambda: prune.prune_model(nn.Sequential(nn.ReLU()), 0.5), "must contain Conv2d or Linear layers"),
     (lambda: prune.prune_model(nn.Linear(3, 3), 0.5, scope="row"), r"scope must be one of \['global', 'layer'\]"),
-    (lambda: prune.magnitude_mask(torch.ones(0), 0.5), "weight must not be empty"),
+    (lambda: prune.magnitude_mask(torch.ones(0), 0.5), "weight must be a non-empty float tensor"),
 ])
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
