@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,10 +85,28 @@ def only_cached() -> Iterator[None]:
         _ONLY_CACHED.reset(token)
 
 
+class HomeNotWritable(PermissionError):
+    """KDVIZ_HOME cannot be written: said before any work is done, so that none is lost."""
+
+
 def validate_may_compute(what: str) -> None:
-    """Raise :class:`NotCached` naming ``what`` inside :func:`only_cached`; do nothing outside it."""
+    """Raise :class:`NotCached` naming ``what`` inside :func:`only_cached`; outside it, make sure the result can
+    be stored (:class:`HomeNotWritable` before training, not after)."""
     if _ONLY_CACHED.get():
         raise NotCached(f"{what} is not in the cache yet (run the notebook that makes it, or python -m kdviz prepare)")
+    home = config.home_dir()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        raise HomeNotWritable(f"KDVIZ_HOME ({home}) must be a folder kdviz can write, to store {what} "
+                              f"({error.strerror or error}): set KDVIZ_HOME to a writable folder") from None
+
+
+def _damaged(path: Path, reason: object) -> None:
+    first_line = next((line.strip() for line in str(reason).splitlines() if line.strip()), type(reason).__name__)
+    warnings.warn(f"cached file {path} is damaged ({first_line[:120]}); computing it again", stacklevel=3)
 
 
 def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dict:
@@ -98,11 +117,13 @@ def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dic
         if path.is_file():
             try:
                 stored = json.loads(path.read_text())
+                if not isinstance(stored, dict) or not isinstance(stored.get("result"), dict):
+                    raise ValueError("not a stored result")
                 if stored.get("settings") == json.loads(json.dumps(settings)):
                     record_use(path)
                     return stored["result"]
-            except (OSError, ValueError, KeyError):
-                pass  # unreadable: computed again below and rewritten whole
+            except (OSError, ValueError) as error:  # computed again below and rewritten whole
+                _damaged(path, error)
     validate_may_compute(kind)
     result = compute()
     payload = json.dumps({"settings": settings, "result": result}).encode()
@@ -112,19 +133,23 @@ def cached_result(kind: str, settings: dict, compute: Callable[[], dict]) -> dic
     return result
 
 
-def cached_tensors(kind: str, settings: dict, compute: Callable[[], object]) -> object:
+def cached_tensors(kind: str, settings: dict, compute: Callable[[], object],
+                   accept: Callable[[object], bool] = lambda value: True) -> object:
     """Tensors (or a dict of them) stored with ``torch.save`` and read back with ``weights_only=True``; computed
-    and stored if missing or unreadable."""
+    and stored if missing, unreadable, or not what ``accept`` expects."""
     filename = f"{kind}-{key(settings)}.pt"
     for folder in folders("results"):
         path = folder / filename
         if path.is_file():
             try:
                 value = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as error:  # damaged: computed again below and rewritten whole
+                _damaged(path, error)
+                continue
+            if accept(value):
                 record_use(path)
                 return value
-            except Exception:  # damaged: computed again below and rewritten whole
-                pass
+            _damaged(path, "not what was stored there")
     validate_may_compute(kind)
     value = compute()
     buffer = io.BytesIO()
@@ -139,7 +164,16 @@ def cached_model(kind: str, settings: dict, model: torch.nn.Module,
                  compute: Callable[[torch.nn.Module], dict]) -> tuple[torch.nn.Module, dict]:
     """A model trained or pruned by ``compute(model) -> result`` (it changes the model in place), kept as weights
     plus the JSON result in one file; on a later call the weights are loaded into ``model`` instead."""
-    payload = cached_tensors(kind, settings, lambda: _model_payload(model, compute(model)))
+    expected = {name: value.shape for name, value in model.state_dict().items()}
+
+    def accept(payload: object) -> bool:
+        if not isinstance(payload, dict) or not isinstance(payload.get("result"), str):
+            return False
+        weights = payload.get("state_dict")
+        return isinstance(weights, dict) and {name: getattr(value, "shape", None) for name, value in weights.items()} \
+            == expected
+
+    payload = cached_tensors(kind, settings, lambda: _model_payload(model, compute(model)), accept)
     model.load_state_dict(payload["state_dict"])
     return model, json.loads(payload["result"])
 

@@ -202,6 +202,8 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
                     return model.to(device or config.pick_device()).eval(), history
                 except Exception as error:  # a damaged cache file is retrained, never trusted
                     warnings.warn(f"checkpoint {path} is unreadable ({error}); training {name} again", stacklevel=2)
+                    config.seed_everything(seed)  # a failed load may have filled some weights: start afresh
+                    model = models.build(name, **recipe.model_kwargs)
     cache.validate_may_compute(f"the {name} model ({profile.name} profile, seed {seed})")
     train = data.load_profile_split(recipe.dataset, "train", profile, seed=0)
     test = data.load_profile_split(recipe.dataset, "test", profile, seed=0)

@@ -44,7 +44,8 @@ def test_damaged_result_is_recomputed(isolated_home):
     cache.cached_result("demo", {"a": 1}, lambda: {"x": 1})
     path = next((isolated_home / "results").glob("demo-*.json"))
     path.write_text("{not json")
-    assert cache.cached_result("demo", {"a": 1}, lambda: {"x": 2}) == {"x": 2}
+    with pytest.warns(UserWarning, match="is damaged"):
+        assert cache.cached_result("demo", {"a": 1}, lambda: {"x": 2}) == {"x": 2}
     assert json.loads(path.read_text())["result"] == {"x": 2}
 
 
@@ -69,7 +70,8 @@ def test_cached_tensors_are_computed_once_and_recomputed_when_damaged(isolated_h
     assert torch.equal(first["w"], second["w"]) and len(calls) == 1
     (path,) = (isolated_home / "results").glob("demo-*.pt")
     path.write_bytes(b"not a torch file")
-    assert torch.equal(cache.cached_tensors("demo", {"a": 1}, compute)["w"], torch.arange(3.0)) and len(calls) == 2
+    with pytest.warns(UserWarning, match="is damaged"):
+        assert torch.equal(cache.cached_tensors("demo", {"a": 1}, compute)["w"], torch.arange(3.0)) and len(calls) == 2
 
 
 def test_cached_model_stores_weights_and_result_together():
@@ -82,3 +84,74 @@ def test_cached_model_stores_weights_and_result_together():
     assert result == {"accuracy": 0.5} and torch.all(model.weight == 2.0)
     again, result = cache.cached_model("demo-model", {"b": 2}, nn.Linear(2, 2), lambda m: 1 / 0)  # not recomputed
     assert result == {"accuracy": 0.5} and torch.all(again.weight == 2.0)
+
+
+FAULTS = {"empty": b"", "garbage": b"\x00\xffnot a cache file", "truncated": None, "a list": b"[1, 2, 3]",
+          "a number": b"42", "no result": b'{"settings": {"a": 1}}', "result not an object": b'{"settings": {"a": 1}, "result": 5}'}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_damaged_result_file_is_computed_again_with_one_warning(isolated_home, fault):
+    cache.cached_result("demo", {"a": 1}, lambda: {"x": 1})
+    (path,) = (isolated_home / "results").glob("demo-*.json")
+    path.write_bytes(path.read_bytes()[:10] if FAULTS[fault] is None else FAULTS[fault])
+    with pytest.warns(UserWarning, match=rf"cached file .*{path.name} is damaged") as caught:
+        assert cache.cached_result("demo", {"a": 1}, lambda: {"x": 2}) == {"x": 2}
+    assert len(caught) == 1 and json.loads(path.read_text())["result"] == {"x": 2}
+
+
+MODEL_FAULTS = {"empty": b"", "garbage": b"PK\x03\x04 not really", "truncated": None,
+                "no state_dict": {"result": "{}"}, "wrong shapes": {"state_dict": {"weight": torch.zeros(3, 3),
+                                                                                 "bias": torch.zeros(3)},
+                                                                  "result": "{}"},
+                "not a dict": [torch.zeros(2)]}
+
+
+@pytest.mark.parametrize("fault", list(MODEL_FAULTS))
+def test_a_damaged_model_file_is_trained_again_with_one_warning(isolated_home, fault):
+    def compute(model):
+        with torch.no_grad():
+            model.weight.fill_(2.0)
+        return {"accuracy": 0.5}
+
+    cache.cached_model("demo-model", {"b": 2}, nn.Linear(2, 2), compute)
+    (path,) = (isolated_home / "results").glob("demo-model-*.pt")
+    damage = MODEL_FAULTS[fault]
+    if isinstance(damage, (dict, list)):
+        torch.save(damage, path)
+    else:
+        path.write_bytes(path.read_bytes()[:40] if damage is None else damage)
+    with pytest.warns(UserWarning, match="is damaged") as caught:
+        model, result = cache.cached_model("demo-model", {"b": 2}, nn.Linear(2, 2), compute)
+    assert len(caught) == 1 and result == {"accuracy": 0.5} and torch.all(model.weight == 2.0)
+
+
+def test_a_killed_writer_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "result.json"
+    cache.atomic_write(target, lambda stream: stream.write(b"old"))
+
+    def killed(stream):
+        stream.write(b"new, half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.atomic_write(target, killed)
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_unwritable_home_is_said_before_the_work_starts(isolated_home):
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    isolated_home.chmod(0o500)
+    try:
+        with pytest.raises(cache.HomeNotWritable, match="KDVIZ_HOME .* must be a folder kdviz can write"):
+            cache.cached_result("demo", {"a": 1}, lambda: pytest.fail("computed before the home was checked"))
+    finally:
+        isolated_home.chmod(0o700)
+
+
+def test_a_home_that_is_a_file_is_said_before_the_work_starts(isolated_home):
+    isolated_home.parent.mkdir(parents=True, exist_ok=True)
+    isolated_home.write_text("not a folder")
+    with pytest.raises(cache.HomeNotWritable, match="KDVIZ_HOME .* must be a folder kdviz can write"):
+        cache.cached_result("demo", {"a": 1}, lambda: pytest.fail("computed before the home was checked"))

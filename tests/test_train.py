@@ -104,6 +104,19 @@ def test_damaged_checkpoint_is_retrained_with_a_warning(tiny_mlp_recipe, isolate
     train.load_checkpoint(path, models.build("mlp", hidden=8))  # rewritten whole
 
 
+def test_a_checkpoint_of_the_wrong_shapes_is_retrained_from_a_fresh_start(tiny_mlp_recipe, isolated_home):
+    clean, _ = train.load_or_train("mlp", profile="quick", device="cpu", progress=False)
+    path = next((isolated_home / "checkpoints").glob("mlp-quick-*-seed0-*.pt"))
+    payload = torch.load(path, weights_only=True)
+    first = next(iter(payload["state_dict"]))
+    payload["state_dict"] = {first: payload["state_dict"][first] + 1.0}  # loads one tensor, then fails
+    torch.save(payload, path)
+    with pytest.warns(UserWarning, match="unreadable"):
+        again, _ = train.load_or_train("mlp", profile="quick", device="cpu", progress=False)
+    for (name, a), (_, b) in zip(clean.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name  # the same as training from the seed, not from the damaged weights
+
+
 def test_prepared_checkpoints_are_read_from_kdviz_data(tiny_mlp_recipe, isolated_home, tmp_path, monkeypatch):
     model, _ = train.load_or_train("mlp", profile="quick", device="cpu", progress=False)
     shared = tmp_path / "shared"
