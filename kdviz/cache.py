@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextvars
+import glob
 import hashlib
 import io
 import json
@@ -21,7 +22,8 @@ from kdviz import config
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write a file through ``write(stream)`` into a temporary file beside it, then rename: never half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    _remove_orphans(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
@@ -32,6 +34,25 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _remove_orphans(path: Path) -> None:
+    """Remove the temporary files of earlier writes of ``path`` whose process no longer runs (killed mid-write,
+    where no cleanup could run)."""
+    for orphan in path.parent.glob(f"{glob.escape(path.name)}.*.tmp"):
+        pid = orphan.name[len(path.name) + 1:].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _umask() -> int:

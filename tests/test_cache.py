@@ -155,3 +155,17 @@ def test_a_home_that_is_a_file_is_said_before_the_work_starts(isolated_home):
     isolated_home.write_text("not a folder")
     with pytest.raises(cache.HomeNotWritable, match="KDVIZ_HOME .* must be a folder kdviz can write"):
         cache.cached_result("demo", {"a": 1}, lambda: pytest.fail("computed before the home was checked"))
+
+
+def test_the_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    target = tmp_path / "result.json"
+    orphan = tmp_path / f"result.json.{int(dead.stdout)}.abc123.tmp"  # as a SIGKILLed writer leaves it
+    orphan.write_bytes(b"half")
+    alive = tmp_path / f"result.json.{os.getpid()}.def456.tmp"  # a writer still at work: left alone
+    alive.write_bytes(b"busy")
+    cache.atomic_write(target, lambda stream: stream.write(b"whole"))
+    assert not orphan.exists() and alive.exists() and target.read_bytes() == b"whole"
