@@ -96,7 +96,7 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
                 for name, run in student_runs(profile).items()]
     last_cell = [job.name for job in students if job.name.startswith("04 student sweep")][-1]
     students.append(Job("04 the best sweep cell over seeds", "plan", "best_cell_over_seeds", after=last_cell))
-    return [
+    every = [
         _zoo(TEACHER, "teacher", 0),
         _zoo("00 mlp", "mlp", 0),
         _zoo("02 tiny net", "tiny_mlp", 0),
@@ -121,6 +121,7 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
             after="05 defence: defensive teacher"),
         *students,
     ]
+    return sorted(every, key=lambda job: job.name[:2])  # notebook order (stable: the longest runs lead each notebook)
 
 
 def run_job(job: Job, profile: config.Profile) -> float:
@@ -158,8 +159,9 @@ def default_workers() -> int:
 def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, workers: int | None = None,
         progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run the jobs, each after the one it waits for, ``workers`` at a time in separate processes (one thread
-    each on the CPU). A job that fails is reported and the jobs waiting for it are skipped; the others still run.
-    Returns an :class:`Outcome` per job, in the order they ended."""
+    each on the CPU); of the jobs ready to run, the earliest in ``job_list`` goes first, so the notebooks' runs
+    finish in notebook order. A job that fails is reported and the jobs waiting for it are skipped; the others
+    still run. Returns an :class:`Outcome` per job, in the order they ended."""
     profile = config.get_profile(profile)
     workers = workers or default_workers()
     names = {job.name for job in job_list}
@@ -173,13 +175,15 @@ def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, wo
             progress(outcome)
 
     threads = 1 if config.pick_device().type == "cpu" else None
+    order = {job.name: position for position, job in enumerate(job_list)}
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker,
                              initargs=(threads,)) as pool:
         running: dict[Future, tuple[Job, float]] = {}
         while ready or running:
-            for job in ready:
+            ready.sort(key=lambda job: order[job.name])  # the earliest in the list first, whenever it became ready
+            while ready and len(running) < workers:
+                job = ready.pop(0)
                 running[pool.submit(run_job, job, profile)] = (job, time.perf_counter())
-            ready = []
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 job, submitted = running.pop(future)

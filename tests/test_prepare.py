@@ -195,3 +195,33 @@ def test_a_failing_job_is_reported_its_dependents_skipped_and_the_others_run(rea
     assert outcomes["02 after the broken one"].error.startswith("skipped: it waits for '02 broken'")
     assert outcomes["02 independent"].error is None
     assert [p.name.split("-")[0] for p in (isolated_home / "checkpoints").glob("*.pt")] == ["tiny_mlp"]
+
+
+def test_ready_jobs_run_in_the_plans_order_not_the_order_they_became_ready(monkeypatch):
+    started = []
+    monkeypatch.setattr(plan, "ProcessPoolExecutor", _InlinePool)
+    monkeypatch.setattr(plan, "run_job", lambda job, profile: started.append(job.name) or 0.0)
+    jobs = [plan.Job("00 first", "train", "f"), plan.Job("01 waits for the first", "train", "f", after="00 first"),
+            plan.Job("02 free", "train", "f"), plan.Job("03 free", "train", "f")]
+    plan.run(jobs, "quick", workers=1)
+    assert started == ["00 first", "01 waits for the first", "02 free", "03 free"]
+
+
+class _InlinePool:
+    """A pool that runs each job when it is submitted, in this process."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, function, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(function(*args))
+        return future
