@@ -4,12 +4,15 @@ chosen profile (``python -m kdviz prepare``), and optionally pack it all into on
 run again: every file is written whole, and what is cached is not computed twice."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from nbclient.exceptions import CellTimeoutError
 from tqdm.auto import tqdm
 
@@ -20,15 +23,27 @@ DATASETS = ("fashion-mnist",)  # what the notebooks read
 
 
 def _share_data(name: str, into: Path) -> Path:
-    """Copy a data set's verified files into ``into/<folder>/``, readable by everyone (a KDVIZ_DATA layout)."""
+    """Copy a data set's verified files into ``into/<folder>/``, readable by everyone (a KDVIZ_DATA layout), and
+    check the copies byte for byte: a damaged file already there is replaced, not trusted for its size."""
     folder = into / data.dataset_info(name).folder
     for split in data.SPLITS:
         for source in data.find_files(name, split):
-            target = folder / source.name
-            if not target.is_file() or target.stat().st_size != source.stat().st_size:
-                payload = source.read_bytes()
-                cache.atomic_write(target, lambda stream, payload=payload: stream.write(payload))
+            _copy_verified(source, folder / source.name)
     return folder
+
+
+def _copy_verified(source: Path, target: Path) -> None:
+    """``target`` made identical to ``source`` (written whole, then read back and compared)."""
+    payload = source.read_bytes()
+    if target.is_file() and _digest(target.read_bytes()) == _digest(payload):
+        return
+    cache.atomic_write(target, lambda stream: stream.write(payload))
+    if _digest(target.read_bytes()) != _digest(payload):
+        raise OSError(f"the copy of {source} in {target} does not read back the same")
+
+
+def _digest(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
 
 
 def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks: Sequence[Path] | None = None,
@@ -67,6 +82,10 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
             report += _run_jobs(chosen, profile, workers, progress)
             for path in tqdm(paths, desc=f"notebooks ({profile.name} profile)", unit="notebook", disable=not progress):
                 report.append(_execute(path, profile, into or config.home_dir()))
+            used = cache.used_files(ledger)
+            if into is not None:
+                report.append(_gather(into, used))
+            report.append(_verify(into or config.home_dir(), used))
             if pack is not None and all(row["ok"] for row in report):
                 report.append(_pack(pack, profile, cache.used_files(ledger)))
             elif pack is not None:  # an archive missing a failed step's files would mislead the room it is handed to
@@ -105,6 +124,47 @@ def _run_jobs(chosen: list[plan.Job], profile: config.Profile, workers: int | No
     plan.run(chosen, profile, workers, progress=finished)
     bar.close()
     return rows
+
+
+def _gather(into: Path, used: list[str]) -> dict:
+    """Copy into ``into`` the cached files the notebooks used that were found elsewhere (an older prepared folder
+    named by KDVIZ_DATA), so that ``into`` holds everything by itself."""
+    started, copied = time.perf_counter(), 0
+    try:
+        for entry in used:
+            kind, filename = entry.split("/", 1)
+            if not (into / entry).is_file():
+                source = next((folder / filename for folder in cache.folders(kind) if (folder / filename).is_file()), None)
+                if source is not None:
+                    _copy_verified(source, into / entry)
+                    copied += 1
+    except OSError as error:
+        return {"step": f"gather into {into}", "ok": False, "seconds": time.perf_counter() - started,
+                "detail": _last_line(error)}
+    return {"step": f"gather into {into}", "ok": True, "seconds": time.perf_counter() - started,
+            "detail": f"{copied} cached files copied from other folders" if copied else "everything was made there"}
+
+
+def _verify(folder: Path, used: list[str]) -> dict:
+    """Read ``folder`` back as a participant would: every cached file the notebooks used must be there and load
+    (JSON results, weights-only checkpoints). The row names what is missing or unreadable."""
+    started, problems = time.perf_counter(), []
+    for entry in used:
+        path = folder / entry
+        try:
+            if path.suffix == ".json":
+                if not isinstance(json.loads(path.read_text()), dict):
+                    raise ValueError("not a stored result")
+            else:
+                torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            problems.append(f"{entry} (missing)")
+        except Exception as error:  # any way a file can be unreadable: name it
+            problems.append(f"{entry} ({_last_line(error)[:80]})")
+    detail = (f"all {len(used)} cached files the notebooks used load from it" if not problems else
+              f"{len(problems)} of {len(used)} cached files do not load from it: " + "; ".join(problems[:5])
+              + (" ..." if len(problems) > 5 else ""))
+    return {"step": f"verify {folder}", "ok": not problems, "seconds": time.perf_counter() - started, "detail": detail}
 
 
 def _cached_files(home: Path) -> set[Path]:

@@ -47,8 +47,9 @@ def test_prepare_into_a_folder_makes_a_read_only_kdviz_data(fake_data, tmp_path,
     good = _notebook(notebooks, "00_good.ipynb", MARKER)
     shared = tmp_path / "shared"
     report = prepare.prepare("quick", into=shared, notebooks=[good], allow_download=False, progress=False, jobs=[])
-    assert [row["ok"] for row in report] == [True, True, True], report
-    assert report[-1]["step"] == "total" and "computed 1 cached files itself" in report[1]["detail"]
+    assert [row["ok"] for row in report] == [True, True, True, True, True], report
+    assert [row["step"].split()[0] for row in report] == ["data:", "notebook:", "gather", "verify", "total"]
+    assert "computed 1 cached files itself" in report[1]["detail"]
     assert (shared / "results" / "ran-quick").read_text() == "yes"  # the kernel wrote into the shared folder
     files = sorted(p.name for p in (shared / "fashion-mnist").iterdir())
     assert files == sorted(p.name for p in (fake_data / "data" / "fashion-mnist").iterdir())
@@ -71,7 +72,7 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(fake_data, tmp_
     broken = _notebook(notebooks, "00_broken.ipynb", "raise RuntimeError('this cell is broken')")
     good = _notebook(notebooks, "01_good.ipynb", MARKER)
     report = prepare.prepare("quick", notebooks=[broken, good], allow_download=False, progress=False, jobs=[])
-    assert [row["ok"] for row in report] == [True, False, True, False]
+    assert [row["ok"] for row in report] == [True, False, True, True, False]
     archive = tmp_path / "room.tar"
     report = prepare.prepare("quick", notebooks=[broken], allow_download=False, progress=False, jobs=[], pack=archive)
     assert "not written" in report[-2]["detail"] and not archive.exists()
@@ -225,3 +226,38 @@ class _InlinePool:
         future = Future()
         future.set_result(function(*args))
         return future
+
+
+def test_a_damaged_copy_already_in_the_folder_is_replaced_not_trusted_for_its_size(fake_data, tmp_path):
+    shared = tmp_path / "shared"
+    prepare.prepare("quick", into=shared, notebooks=[], allow_download=False, progress=False, jobs=[])
+    victim = next((shared / "fashion-mnist").iterdir())
+    original = victim.read_bytes()
+    victim.write_bytes(bytes(len(original)))  # same size, all zeros
+    report = prepare.prepare("quick", into=shared, notebooks=[], allow_download=False, progress=False, jobs=[])
+    assert all(row["ok"] for row in report) and victim.read_bytes() == original
+
+
+def test_into_a_new_folder_copies_what_an_older_prepared_folder_held(fake_data, tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    path = _notebook(notebooks, "00_result.ipynb", CACHED_RESULT)
+    older = tmp_path / "older"
+    prepare.prepare("quick", into=older, notebooks=[path], allow_download=False, progress=False, jobs=[])
+    monkeypatch.setenv(config.DATA_VARIABLE, str(older))  # the room's old folder is still set
+    new = tmp_path / "new"
+    report = prepare.prepare("quick", into=new, notebooks=[path], allow_download=False, progress=False, jobs=[])
+    assert all(row["ok"] for row in report), report
+    gather = next(row for row in report if row["step"].startswith("gather"))
+    assert gather["detail"] == "1 cached files copied from other folders"
+    assert len(list((new / "results").glob("demo-*.json"))) == 1
+
+
+def test_verify_names_what_does_not_load(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "good.json").write_text('{"result": {}}')
+    (tmp_path / "results" / "list.json").write_text("[1, 2]")
+    (tmp_path / "results" / "bad.pt").write_bytes(b"not torch")
+    row = prepare._verify(tmp_path, ["results/good.json", "results/list.json", "results/bad.pt", "checkpoints/gone.pt"])
+    assert not row["ok"] and row["detail"].startswith("3 of 4 cached files do not load from it")
+    assert "results/list.json (not a stored result)" in row["detail"] and "checkpoints/gone.pt (missing)" in row["detail"]
