@@ -53,8 +53,12 @@ def prepare_workshop(profile: str, into: Path | None, selected: list[str], allow
         print(f"no notebook starts with {selected}; the notebooks are: "
               f"{', '.join(p.name for p in runner.notebooks())}", file=sys.stderr)
         return 2
-    report = prepare.prepare(profile, into=into, notebooks=paths, allow_download=allow_download, workers=workers,
-                             pack=archive)
+    try:
+        report = prepare.prepare(profile, into=into, notebooks=paths, allow_download=allow_download, workers=workers,
+                                 pack=archive)
+    except prepare.Interrupted as stopped:
+        print(prepare.summary(stopped.report, into))
+        return 130  # the shell's code for a command stopped by Ctrl-C
     print(prepare.summary(report, into))
     return 0 if all(row["ok"] for row in report) else 1
 

@@ -179,26 +179,39 @@ def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, wo
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker,
                              initargs=(threads,)) as pool:
         running: dict[Future, tuple[Job, float]] = {}
-        while ready or running:
-            ready.sort(key=lambda job: order[job.name])  # the earliest in the list first, whenever it became ready
-            while ready and len(running) < workers:
-                job = ready.pop(0)
-                running[pool.submit(run_job, job, profile)] = (job, time.perf_counter())
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                job, submitted = running.pop(future)
-                error = future.exception()
-                if error is None:
-                    record(Outcome(job.name, future.result()))
-                    ready += [other for other in waiting if other.after == job.name]
-                else:
-                    record(Outcome(job.name, time.perf_counter() - submitted, f"{type(error).__name__}: {error}"))
-                    skipped = _dependents(job.name, waiting)
-                    for other in skipped:
-                        record(Outcome(other.name, 0.0, f"skipped: it waits for {job.name!r}, which failed"))
-                    waiting = [other for other in waiting if other not in skipped]
-                waiting = [other for other in waiting if other not in ready]
+        try:
+            _run_all(pool, ready, waiting, running, order, workers, profile, record)
+        except KeyboardInterrupt:  # Ctrl-C: stop the workers now, not when their jobs end (nothing is half-written)
+            for future in running:
+                future.cancel()
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            raise
     return outcomes
+
+
+def _run_all(pool: ProcessPoolExecutor, ready: list[Job], waiting: list[Job], running: dict, order: dict[str, int],
+             workers: int, profile: config.Profile, record: Callable[[Outcome], None]) -> None:
+    """:func:`run`'s loop: submit the earliest ready jobs, record each as it ends, release the jobs waiting for it."""
+    while ready or running:
+        ready.sort(key=lambda job: order[job.name])  # the earliest in the list first, whenever it became ready
+        while ready and len(running) < workers:
+            job = ready.pop(0)
+            running[pool.submit(run_job, job, profile)] = (job, time.perf_counter())
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            job, submitted = running.pop(future)
+            error = future.exception()
+            if error is None:
+                record(Outcome(job.name, future.result()))
+                ready += [other for other in waiting if other.after == job.name]
+            else:
+                record(Outcome(job.name, time.perf_counter() - submitted, f"{type(error).__name__}: {error}"))
+                skipped = _dependents(job.name, waiting)
+                for other in skipped:
+                    record(Outcome(other.name, 0.0, f"skipped: it waits for {job.name!r}, which failed"))
+                waiting[:] = [other for other in waiting if other not in skipped]
+            waiting[:] = [other for other in waiting if other not in ready]
 
 
 def _dependents(name: str, waiting: list[Job]) -> list[Job]:

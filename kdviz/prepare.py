@@ -7,9 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -62,6 +65,51 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
     into = Path(into).expanduser().resolve() if into else None
     started = time.perf_counter()
     report: list[dict] = []
+    with _stop_on_ctrl_c():
+        try:
+            _prepare(profile, into, notebooks, allow_download, progress, workers, pack, jobs, report, started)
+        except KeyboardInterrupt:
+            report.append({"step": "stopped by Ctrl-C", "ok": False, "seconds": time.perf_counter() - started,
+                           "detail": "what finished is cached, every file whole; run the same command to resume"})
+            raise Interrupted(report) from None
+    return report
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`prepare`; ``report`` holds the rows of what finished before."""
+
+    def __init__(self, report: list[dict]) -> None:
+        super().__init__("stopped by Ctrl-C")
+        self.report = report
+
+
+_CTRL_C = threading.Event()
+
+
+@contextmanager
+def _stop_on_ctrl_c() -> Iterator[None]:
+    """Note Ctrl-C (SIGINT) as it arrives, so that a notebook it interrupts is not reported as an ordinary failure
+    and the next one is not started."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        _CTRL_C.set()
+        raise KeyboardInterrupt
+
+    _CTRL_C.clear()
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _prepare(profile: config.Profile, into: Path | None, notebooks: Sequence[Path] | None, allow_download: bool,
+             progress: bool, workers: int | None, pack: Path | None, jobs: Sequence[plan.Job] | None,
+             report: list[dict], started: float) -> None:
+    """:func:`prepare`'s steps, each appending its row to ``report``."""
     for name in DATASETS:
         try:
             data.ensure_available(name, allow_download)
@@ -71,7 +119,7 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
                            "detail": f"{counts[0]:,} + {counts[1]:,} images verified in {where}"})
         except (data.DataNotFoundError, data.CorruptDataError) as error:
             report.append({"step": f"data: {name}", "ok": False, "detail": str(error), "seconds": 0.0})
-            return report
+            return
     paths = [Path(p) for p in (notebooks if notebooks is not None else runner.notebooks())]
     with tempfile.TemporaryDirectory() as scratch:
         ledger = Path(scratch) / "ledger.txt"
@@ -93,7 +141,6 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
                                "detail": "not written, since a step above failed"})
     report.append({"step": "total", "ok": all(row["ok"] for row in report), "detail": "wall time",
                    "seconds": time.perf_counter() - started})
-    return report
 
 
 def _jobs_for(profile: config.Profile, paths: list[Path]) -> list[plan.Job]:
@@ -190,6 +237,8 @@ def _execute(path: Path, profile: config.Profile, home: Path) -> dict:
         detail = "ran from the cache" if not made else f"ran, and computed {made} cached files itself"
         return {"step": f"notebook: {path.name}", "ok": True, "seconds": seconds, "detail": detail + retried}
     except Exception as error:  # a notebook may fail in any way; say which and how, and go on
+        if _CTRL_C.is_set():  # the kernel was interrupted by Ctrl-C, not broken: stop
+            raise KeyboardInterrupt from error
         return {"step": f"notebook: {path.name}", "ok": False, "detail": _last_line(error), "seconds": 0.0}
 
 
@@ -225,6 +274,8 @@ def summary(report: list[dict], into: Path | None = None) -> str:
         lines.append(f"done: point the room at it with KDVIZ_DATA={into} (read-only is fine)")
     elif all(row["ok"] for row in report):
         lines.append(f"done: everything is cached in {config.home_dir()}")
+    elif any(row["step"] == "stopped by Ctrl-C" for row in report):
+        lines.append("stopped: run the same command again to go on from where it stopped")
     else:
         lines.append("some steps failed (above); run the command again after fixing them: finished steps are kept")
     return os.linesep.join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,33 @@ def notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
         raise FileNotFoundError(f"no notebooks in {folder}: run this from a clone of the repository "
                                 "(pip install -e . keeps the notebooks beside the package)")
     return paths
+
+
+def _execute_interruptibly(client: NotebookClient) -> None:
+    """``client.execute()``, with Ctrl-C stopping it at once: the client runs in a thread of its own (where nbclient
+    does not take over SIGINT, which it would otherwise turn into an unexplained failure of the cell), and Ctrl-C in
+    this thread kills the kernel and raises KeyboardInterrupt here."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            client.execute()
+        except BaseException as error:  # handed to the caller's thread as it is
+            failure.append(error)
+
+    worker = threading.Thread(target=run, name="notebook", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        process = getattr(getattr(getattr(client, "km", None), "provisioner", None), "process", None)
+        if process is not None:
+            process.kill()
+        worker.join(30)
+        raise
+    if failure:
+        raise failure[0]
 
 
 def kernel_peak_rss_mb(client: NotebookClient) -> float | None:
@@ -75,7 +103,7 @@ def execute(path: Path, profile: str, *, write: bool = False, timeout: int = 720
     variables = {config.PROFILE_VARIABLE: profile, **({config.HOME_VARIABLE: str(home)} if home else {})}
     with environment(**variables):
         started = time.perf_counter()
-        client.execute()
+        _execute_interruptibly(client)
         seconds = time.perf_counter() - started
     if write:
         nbformat.write(notebook, path)

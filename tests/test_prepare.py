@@ -261,3 +261,46 @@ def test_verify_names_what_does_not_load(tmp_path):
     row = prepare._verify(tmp_path, ["results/good.json", "results/list.json", "results/bad.pt", "checkpoints/gone.pt"])
     assert not row["ok"] and row["detail"].startswith("3 of 4 cached files do not load from it")
     assert "results/list.json (not a stored result)" in row["detail"] and "checkpoints/gone.pt (missing)" in row["detail"]
+
+
+CTRL_C_RUN = """
+import sys
+from pathlib import Path
+from kdviz import prepare
+notebooks = [Path(sys.argv[1]), Path(sys.argv[2])]
+try:
+    print(prepare.summary(prepare.prepare("quick", notebooks=notebooks, allow_download=False, progress=False, jobs=[])))
+except prepare.Interrupted as stopped:
+    print(prepare.summary(stopped.report))
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_stops_prepare_at_once_and_says_how_to_resume(real_fashion_mnist, isolated_home, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    started = tmp_path / "started"
+    slow = _notebook(notebooks, "00_slow.ipynb", f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
+                                                 "time.sleep(60)")
+    after = _notebook(notebooks, "01_after.ipynb", MARKER)
+    script = tmp_path / "run.py"
+    script.write_text(CTRL_C_RUN)
+    environment = {**os.environ, "KDVIZ_HOME": str(isolated_home), "KDVIZ_PROFILE": "quick"}
+    process = subprocess.Popen([sys.executable, str(script), str(slow), str(after)], env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert started.exists(), process.communicate()[0]
+    pressed = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert time.monotonic() - pressed < 30  # at once, not after the 60 s cell
+    assert "stopped by Ctrl-C" in output and "run the same command again" in output
+    assert not (isolated_home / "results" / "ran-quick").exists()  # the next notebook never started
