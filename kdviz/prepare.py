@@ -67,11 +67,13 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
     report: list[dict] = []
     with _stop_on_ctrl_c():
         try:
-            _prepare(profile, into, notebooks, allow_download, progress, workers, pack, jobs, report, started)
+            _prepare(profile, into, notebooks, allow_download, progress, workers, pack, jobs, report)
         except KeyboardInterrupt:
             report.append({"step": "stopped by Ctrl-C", "ok": False, "seconds": time.perf_counter() - started,
                            "detail": "what finished is cached, every file whole; run the same command to resume"})
             raise Interrupted(report) from None
+    report.append({"step": "total", "ok": all(row["ok"] for row in report), "detail": "wall time",
+                   "seconds": time.perf_counter() - started})
     return report
 
 
@@ -108,9 +110,19 @@ def _stop_on_ctrl_c() -> Iterator[None]:
 
 def _prepare(profile: config.Profile, into: Path | None, notebooks: Sequence[Path] | None, allow_download: bool,
              progress: bool, workers: int | None, pack: Path | None, jobs: Sequence[plan.Job] | None,
-             report: list[dict], started: float) -> None:
+             report: list[dict]) -> None:
     """:func:`prepare`'s steps, each appending its row to ``report``."""
+    if into is not None:
+        try:
+            into.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=into):
+                pass
+        except OSError as error:  # a file, or a folder this user cannot write: say so before any work
+            report.append({"step": f"folder: {into}", "ok": False, "seconds": 0.0,
+                           "detail": f"--into must be a folder this user can write ({error.strerror or error})"})
+            return
     for name in DATASETS:
+        started = time.perf_counter()
         try:
             data.ensure_available(name, allow_download)
             counts = [len(data.load(name, split, allow_download=False)[1]) for split in data.SPLITS]
@@ -139,8 +151,6 @@ def _prepare(profile: config.Profile, into: Path | None, notebooks: Sequence[Pat
             elif pack is not None:  # an archive missing a failed step's files would mislead the room it is handed to
                 report.append({"step": f"pack: {pack}", "ok": False, "seconds": 0.0,
                                "detail": "not written, since a step above failed"})
-    report.append({"step": "total", "ok": all(row["ok"] for row in report), "detail": "wall time",
-                   "seconds": time.perf_counter() - started})
 
 
 def _jobs_for(profile: config.Profile, paths: list[Path]) -> list[plan.Job]:

@@ -85,7 +85,8 @@ def test_missing_data_stops_with_the_way_to_get_it(isolated_home, monkeypatch, t
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "nothing")
     data._load_cached.cache_clear()
     report = prepare.prepare("quick", notebooks=[], allow_download=False, progress=False)
-    assert len(report) == 1 and not report[0]["ok"] and "apt-get install dataset-fashion-mnist" in report[0]["detail"]
+    assert [row["ok"] for row in report] == [False, False] and report[-1]["step"] == "total"
+    assert "apt-get install dataset-fashion-mnist" in report[0]["detail"]
 
 
 def test_runner_sets_the_profile_and_restores_the_environment(tmp_path, monkeypatch):
@@ -304,3 +305,12 @@ def test_ctrl_c_stops_prepare_at_once_and_says_how_to_resume(real_fashion_mnist,
     assert time.monotonic() - pressed < 30  # at once, not after the 60 s cell
     assert "stopped by Ctrl-C" in output and "run the same command again" in output
     assert not (isolated_home / "results" / "ran-quick").exists()  # the next notebook never started
+
+
+def test_into_a_file_is_said_in_the_summary_not_a_traceback(fake_data, tmp_path):
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a folder")
+    report = prepare.prepare("quick", into=occupied, notebooks=[], allow_download=False, progress=False, jobs=[])
+    assert [row["ok"] for row in report] == [False, False]
+    assert "--into must be a folder this user can write" in report[0]["detail"]
+    assert "some steps failed" in prepare.summary(report, occupied)
