@@ -246,7 +246,8 @@ def plot_comparison(table: pd.DataFrame) -> Figure:
     """The :func:`kdviz.measure.summary` table, a panel per measure: size, MACs and latency as points on a log
     axis where the values span more than a factor of ten (bars from zero otherwise: a bar's length means nothing
     on a log axis), with a black line over the range of repeated latency measurements where the table has it, and
-    accuracy as bars (with error bars where the table has an "accuracy sd" column: the spread over seeds)."""
+    accuracy as points on an axis zoomed to the data, which its title says (with error bars where the table has
+    an "accuracy sd" column: the spread over seeds)."""
     columns = [c for c in _COMPARISON_COLUMNS if c[0] in table.columns and table[c[0]].notna().any()]
     if table.empty or not columns:
         raise ValueError("table must have at least one model and one of the columns " +
@@ -273,6 +274,17 @@ def plot_comparison(table: pd.DataFrame) -> Figure:
             ax.set_xscale("log")
             _plain_log_ticks(ax, "x")
             ax.grid(axis="y", alpha=0.3)
+        elif column == "accuracy":  # points on an axis zoomed to the data: differences of a point stay visible
+            shown = np.isfinite(values)
+            ax.errorbar(values[shown], np.arange(len(names))[shown], xerr=errors[shown] if spread else None,
+                        fmt="none", ecolor="black", capsize=4, zorder=2)
+            ax.scatter(values[shown], np.arange(len(names))[shown], color=np.array(colors)[shown], s=90, zorder=3)
+            ax.set_yticks(range(len(names)), names)
+            ax.grid(axis="y", alpha=0.3)
+            if shown.any():
+                low = float(np.min(values[shown] - (errors[shown] if spread else 0)))
+                ax.set_xlim(max(0.0, low - 2), min(100.0, float(np.max(values[shown])) + 3))
+            label = f"{label}, zoomed"
         else:
             ax.barh(names, np.nan_to_num(values), color=colors, xerr=errors, capsize=4 if spread else 0)
         for y, value in enumerate(values):
@@ -281,7 +293,8 @@ def plot_comparison(table: pd.DataFrame) -> Figure:
                 ax.annotate(text, (label_at[y] + (errors[y] if spread else 0), y), xytext=(6 if on_log_axis else 3, 0),
                             textcoords="offset points", va="center", fontsize=10)
         ax.set_title(label)
-        ax.margins(x=0.3)
+        if column != "accuracy":
+            ax.margins(x=0.3)
     axes[0].invert_yaxis()
     return fig
 

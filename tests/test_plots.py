@@ -59,8 +59,10 @@ def test_comparison_plot_shows_each_measure():
                           "ms @ batch 256": [300, 10], "accuracy": [0.93, 0.88]}, index=["teacher", "mlp"])
     fig = plots.plot_comparison(table)
     assert [ax.get_title() for ax in fig.axes] == ["size (MB)", "MMACs per image", "ms @ batch 1",
-                                                   "ms @ batch 256", "test accuracy (%)"]
-    assert [p.get_width() for p in fig.axes[4].patches] == pytest.approx([93, 88])
+                                                   "ms @ batch 256", "test accuracy (%), zoomed"]
+    assert not fig.axes[4].patches  # no bars on the zoomed accuracy axis: points
+    assert fig.axes[4].collections[-1].get_offsets()[:, 0].tolist() == pytest.approx([93, 88])
+    assert fig.axes[4].get_xlim()[0] == pytest.approx(86)
     assert fig.axes[0].get_xscale() == "log"  # sizes ten times apart
     assert not fig.axes[0].patches and len(fig.axes[0].collections[0].get_offsets()) == 2  # points: no bars on a log axis
     close = plots.plot_comparison(table.assign(bytes=[3.5e6, 3.2e6]))
