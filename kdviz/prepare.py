@@ -92,8 +92,8 @@ _CTRL_C = threading.Event()
 def _stop_on_ctrl_c() -> Iterator[None]:
     """Note Ctrl-C (SIGINT) as it arrives, so that a notebook it interrupts is not reported as an ordinary failure
     and the next one is not started."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield  # not ours to handle: another thread, or a run started to ignore Ctrl-C (nohup ... &)
         return
 
     def interrupted(signum: int, frame: object) -> None:
