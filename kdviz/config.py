@@ -26,7 +26,8 @@ class Profile:
 
     name: str
     # data and training (every trained model depends on these: TRAINING_FIELDS)
-    train_size: int | None  # images used for training (None: all 60,000)
+    train_size: int | None  # images used for training (None: all the training file's but the validation images)
+    validation_size: int  # training-file images held out for every choice (T and alpha, calibration, recipe)
     test_size: int | None  # images used for evaluation (None: all 10,000)
     max_epochs: int | None  # cap on every recipe's epochs (None: the recipe's own)
     # what the notebooks may claim: whether this profile trains enough to judge claims about accuracy
@@ -75,11 +76,11 @@ class Profile:
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
 
-TRAINING_FIELDS = ("train_size", "test_size", "max_epochs")  # what every trained model and its results depend on
+TRAINING_FIELDS = ("train_size", "validation_size", "test_size", "max_epochs")  # what every trained model and its results depend on
 
 PROFILES = {
     "quick": Profile(
-        "quick", train_size=4000, test_size=2000, max_epochs=2, judges_accuracy_claims=False, latency_min_run_time=0.05,
+        "quick", train_size=4000, validation_size=1000, test_size=2000, max_epochs=2, judges_accuracy_claims=False, latency_min_run_time=0.05,
         latency_repeats=5, seeds=(0, 1), twin_seeds=(0, 1),
         saliency_images=500, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
@@ -89,7 +90,7 @@ PROFILES = {
         sweep_temperatures=(2.0, 4.0, 8.0), sweep_alphas=(0.5, 0.9), label_counts=(500, 1000, 5000, None),
         attack_images=1000, attack_epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2)),
     "full": Profile(
-        "full", train_size=None, test_size=None, max_epochs=None, judges_accuracy_claims=True, latency_min_run_time=0.2,
+        "full", train_size=None, validation_size=5000, test_size=None, max_epochs=None, judges_accuracy_claims=True, latency_min_run_time=0.2,
         latency_repeats=5, seeds=(0, 1, 2), twin_seeds=(0, 1),
         saliency_images=2000, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),

@@ -241,13 +241,37 @@ def subset(images: torch.Tensor, labels: torch.Tensor, size: int | None, seed: i
     return images[chosen], labels[chosen]
 
 
+PROFILE_SPLITS = ("train", "validation", "test")
+VALIDATION_SEED = 20_000  # the validation images are the same for every run and every seed
+
+
+def validation_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
+    """Which images of a training file are held out for validation: ``size`` of them, class-balanced, fixed."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size < len(labels):
+        raise ValueError(f"validation size must be an integer in 1..{len(labels) - 1}, got {size!r}")
+    return subset(torch.arange(len(labels)), labels, size, seed=VALIDATION_SEED)[0]
+
+
 def load_profile_split(name: str, split: str, profile: config.Profile | str | None = None,
                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A split cut to the profile's size (quick: a small balanced subset; full: everything)."""
-    profile = config.get_profile(profile)
-    images, labels = load(name, split)
-    size = profile.train_size if split == "train" else profile.test_size
-    return subset(images, labels, size, seed)
+    """A split as the profile uses it (shared tensors: do not modify). "validation": ``profile.validation_size``
+    images held out of the training file, on which every choice is made; "train": the rest of the training file
+    (quick: a balanced subset of it); "test": the test file (quick: a balanced subset), which only reports."""
+    if split not in PROFILE_SPLITS:
+        raise ValueError(f"split must be one of {list(PROFILE_SPLITS)}, got {split!r}")
+    return _profile_split(dataset_info(name).name, split, config.get_profile(profile), seed)
+
+
+@lru_cache(maxsize=16)
+def _profile_split(name: str, split: str, profile: config.Profile, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if split == "test":
+        return subset(*load(name, "test"), profile.test_size, seed)
+    images, labels = load(name, "train")
+    held_out = torch.zeros(len(labels), dtype=torch.bool)
+    held_out[validation_indices(labels, profile.validation_size)] = True
+    if split == "validation":
+        return images[held_out], labels[held_out]
+    return subset(images[~held_out], labels[~held_out], profile.train_size, seed)
 
 
 def normalize(images: torch.Tensor, name: str = "fashion-mnist") -> torch.Tensor:
