@@ -80,7 +80,8 @@ TRAINING_FIELDS = ("train_size", "validation_size", "test_size", "max_epochs")  
 
 PROFILES = {
     "quick": Profile(
-        "quick", train_size=4000, validation_size=1000, test_size=2000, max_epochs=2, judges_accuracy_claims=False, latency_min_run_time=0.05,
+        "quick", train_size=4000, validation_size=1000, test_size=2000, max_epochs=2, judges_accuracy_claims=False,
+        latency_min_run_time=0.05,
         latency_repeats=5, seeds=(0, 1), twin_seeds=(0, 1),
         saliency_images=500, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
@@ -90,7 +91,8 @@ PROFILES = {
         sweep_temperatures=(2.0, 4.0, 8.0), sweep_alphas=(0.5, 0.9), label_counts=(500, 1000, 5000, None),
         attack_images=1000, attack_epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2)),
     "full": Profile(
-        "full", train_size=None, validation_size=5000, test_size=None, max_epochs=None, judges_accuracy_claims=True, latency_min_run_time=0.2,
+        "full", train_size=None, validation_size=5000, test_size=None, max_epochs=None, judges_accuracy_claims=True,
+        latency_min_run_time=0.2,
         latency_repeats=5, seeds=(0, 1, 2), twin_seeds=(0, 1),
         saliency_images=2000, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),

@@ -254,16 +254,12 @@ def validation_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
 
 def load_profile_split(name: str, split: str, profile: config.Profile | str | None = None,
                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A split as the profile uses it (shared tensors: do not modify). "validation": ``profile.validation_size``
+    """A split as the profile uses it. "validation": ``profile.validation_size``
     images held out of the training file, on which every choice is made; "train": the rest of the training file
     (quick: a balanced subset of it); "test": the test file (quick: a balanced subset), which only reports."""
     if split not in PROFILE_SPLITS:
         raise ValueError(f"split must be one of {list(PROFILE_SPLITS)}, got {split!r}")
-    return _profile_split(dataset_info(name).name, split, config.get_profile(profile), seed)
-
-
-@lru_cache(maxsize=16)
-def _profile_split(name: str, split: str, profile: config.Profile, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    profile = config.get_profile(profile)
     if split == "test":
         return subset(*load(name, "test"), profile.test_size, seed)
     images, labels = load(name, "train")

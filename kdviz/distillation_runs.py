@@ -95,8 +95,9 @@ def _train(student: nn.Module, run: StudentRun, profile: config.Profile, device:
     logits = train.predict_logits(student, test_images, device=device)
     correct = logits.argmax(1) == test_labels
     per_class = [float(correct[test_labels == c].float().mean()) for c in range(10)]
-    result = {"accuracy": float(correct.float().mean()), "per_class": per_class,
-              "seconds": time.perf_counter() - started, "history": history.records}
+    validation = train.evaluate(student, *data.load_profile_split("fashion-mnist", "validation", profile), device=device)
+    result = {"accuracy": float(correct.float().mean()), "validation_accuracy": validation.accuracy,
+              "per_class": per_class, "seconds": time.perf_counter() - started, "history": history.records}
     if run.omit_class is not None:  # Hinton et al. section 3: raise the omitted class's bias to its prior
         all_images, _ = data.load_profile_split("fashion-mnist", "train", profile)
         bias = _bias_for_prior(train.predict_logits(student, all_images, device=device), run.omit_class, 0.1)
@@ -154,3 +155,34 @@ def compare_over_seeds(base: StudentRun, seeds: Sequence[int] = (0, 1, 2), profi
                            "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0}
     summary["gain"] = summary["distilled"]["mean"] - summary["scratch"]["mean"]
     return summary
+
+
+def sweep_cells(profile: config.Profile | str | None = None) -> dict[tuple[float, float], StudentRun]:
+    """Notebook 04's T x alpha sweep: a width-8 student per cell of the profile's temperatures and alphas, seed 0."""
+    profile = config.get_profile(profile)
+    return {(T, alpha): StudentRun(width=8, T=T, alpha=alpha, epochs=10)
+            for T in profile.sweep_temperatures for alpha in profile.sweep_alphas}
+
+
+def sweep(profile: config.Profile | str | None = None, device: torch.device | str | None = None,
+          progress: bool = True) -> dict[tuple[float, float], float]:
+    """The sweep's validation accuracy per (T, alpha): what the recipe is chosen on (the test images only report)."""
+    return {cell: run_student(run, profile, device, progress)["validation_accuracy"]
+            for cell, run in sweep_cells(profile).items()}
+
+
+def best_cell(profile: config.Profile | str | None = None, device: torch.device | str | None = None,
+              progress: bool = True) -> tuple[float, float]:
+    """The recipe notebook 04 recommends: the (T, alpha) of the sweep's most accurate cell on the validation images."""
+    accuracies = sweep(profile, device, progress)
+    return max(accuracies, key=accuracies.get)
+
+
+def best_cell_over_seeds(profile: config.Profile | str | None = None, device: torch.device | str | None = None,
+                         progress: bool = True) -> dict:
+    """What notebook 04 trains after its sweep: the best cell (on validation) again with every seed, scratch and
+    distilled (:func:`compare_over_seeds`)."""
+    profile = config.get_profile(profile)
+    T, alpha = best_cell(profile, device, progress)
+    return compare_over_seeds(StudentRun(width=8, T=T, alpha=alpha, epochs=10), seeds=profile.seeds, profile=profile,
+                              device=device, progress=progress)

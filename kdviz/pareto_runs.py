@@ -51,32 +51,38 @@ def _int8_teacher(profile: config.Profile) -> tuple:
     return _int8(train.cached_teacher(profile, "cpu"), profile)
 
 
-def chart_student(width: int, method: str) -> distillation_runs.StudentRun:
-    """A student of the chart: distilled with the recipe notebook 04 recommends (the pipeline's T and alpha), or
-    the scratch student of the same size beside it."""
-    recipe = pipeline_runs.Pipeline()
+def chart_student(width: int, method: str, profile: config.Profile | str | None = None) -> distillation_runs.StudentRun:
+    """A student of the chart: distilled with the recipe notebook 04 recommends (its sweep's best cell on the
+    validation images), or the scratch student of the same size beside it."""
+    recipe = pipeline_runs.recommended(profile)
     return distillation_runs.StudentRun(width=width, method=method, T=recipe.T, alpha=recipe.alpha, epochs=10)
+
+
+def chart_student_result(width: int, method: str = "distilled", profile: config.Profile | str | None = None,
+                         progress: bool = True) -> dict:
+    """The result of :func:`chart_student`'s run (trained now if it is not cached)."""
+    return distillation_runs.run_student(chart_student(width, method, profile), profile, progress=progress)
 
 
 def _student(width: int, method: str) -> Callable[[config.Profile], tuple]:
     def get(profile: config.Profile) -> tuple:
-        model, result = distillation_runs.student(chart_student(width, method), profile, device="cpu", progress=False)
+        model, result = distillation_runs.student(chart_student(width, method, profile), profile, device="cpu", progress=False)
         return model, result["accuracy"], measure.macs(model), None
     return get
 
 
 def _compact_student(profile: config.Profile) -> tuple:
-    model, result = pipeline_runs.student(pipeline_runs.Pipeline(), profile, device="cpu", progress=False)
+    model, result = pipeline_runs.student(pipeline_runs.recommended(profile), profile, device="cpu", progress=False)
     return model, result["accuracy"], measure.macs(model), None
 
 
 def _compact_pruned(profile: config.Profile) -> tuple:
-    model, result = pipeline_runs.pruned(pipeline_runs.Pipeline(), profile, device="cpu", progress=False)
+    model, result = pipeline_runs.pruned(pipeline_runs.recommended(profile), profile, device="cpu", progress=False)
     return model, result["accuracy"], measure.macs(model), None
 
 
 def _compact_int8(profile: config.Profile) -> tuple:
-    return _int8(pipeline_runs.pruned(pipeline_runs.Pipeline(), profile, device="cpu", progress=False)[0], profile)
+    return _int8(pipeline_runs.pruned(pipeline_runs.recommended(profile), profile, device="cpu", progress=False)[0], profile)
 
 
 ENTRIES = (

@@ -23,12 +23,12 @@ class Pipeline:
     width: int = 16  # compact_cnn: the teacher's shape at half its width
     hidden: int = 64
     method: str = "distilled"  # "distilled" (the alpha/T loss against the teacher) or "scratch" (labels only)
-    T: float = 2.0  # the best cell of notebook 04's sweep
+    T: float = 2.0  # :func:`recommended` puts the best cell of notebook 04's sweep (on validation) here
     alpha: float = 0.5
-    epochs: int = 15  # the full profile's epochs (capped in quick)
+    epochs: int = 10  # the full profile's epochs (capped in quick)
     lr: float = 0.05
     prune_amount: float = 0.5  # share of every layer's channels and hidden units removed
-    finetune_epochs: int = 5
+    finetune_epochs: int = 3
     finetune_lr: float = 0.02
     seed: int = 0
 
@@ -42,6 +42,13 @@ class Pipeline:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def recommended(profile: config.Profile | str | None = None, **changes) -> Pipeline:
+    """The pipeline with the recipe notebook 04 recommends: T and alpha of its sweep's best cell on the validation
+    images (the sweep's students come from the cache, or are trained now); ``changes`` set other fields."""
+    T, alpha = distillation_runs.best_cell(profile, progress=False)
+    return replace(Pipeline(T=T, alpha=alpha), **changes)
 
 
 class Step(NamedTuple):
@@ -71,10 +78,12 @@ def _fresh_student(run: Pipeline) -> nn.Module:
     return models.build("compact_cnn", width=run.width, hidden=run.hidden)
 
 
-def student(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device: torch.device | str | None = None,
+def student(run: Pipeline | None = None, profile: config.Profile | str | None = None, device: torch.device | str | None = None,
             progress: bool = True) -> tuple[nn.Module, dict]:
-    """Step 1: the compact student trained by the run's method (cached weights): the model and {"accuracy", ...}."""
+    """Step 1: the compact student trained by the run's method (cached weights): the model and {"accuracy", ...}.
+    Without ``run``, the :func:`recommended` one."""
     profile = config.get_profile(profile)
+    run = run or recommended(profile)
     settings = {k: v for k, v in distillation_runs.cache_settings(run).items() if not k.startswith(("prune", "finetune"))}
 
     def compute(model: nn.Module) -> dict:
@@ -86,11 +95,12 @@ def student(run: Pipeline = Pipeline(), profile: config.Profile | str | None = N
     return model.eval(), result
 
 
-def pruned(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device: torch.device | str | None = None,
+def pruned(run: Pipeline | None = None, profile: config.Profile | str | None = None, device: torch.device | str | None = None,
            progress: bool = True) -> tuple[nn.Module, dict]:
     """Step 2: the student without ``prune_amount`` of its channels and hidden units (a smaller dense model),
     fine-tuned with the same loss (cached): the model, its accuracy before and after fine-tuning."""
     profile = config.get_profile(profile)
+    run = run or recommended(profile)
     trained, _ = student(run, profile, device, progress)
     test = data.load_profile_split("fashion-mnist", "test", profile)
 
@@ -106,6 +116,15 @@ def pruned(run: Pipeline = Pipeline(), profile: config.Profile | str | None = No
     return model.eval(), result
 
 
+def pruned_recommended(method: str = "distilled", seed: int = 0, profile: config.Profile | str | None = None,
+                       device: torch.device | str | None = None, progress: bool = True) -> dict:
+    """Steps 1 and 2 of the :func:`recommended` pipeline trained by ``method`` with ``seed`` (cached): the result of
+    :func:`pruned`. A scratch student never sees T or alpha, so it does not wait for notebook 04's sweep."""
+    profile = config.get_profile(profile)
+    run = Pipeline(method=method, seed=seed) if method == "scratch" else recommended(profile, seed=seed)
+    return pruned(run, profile, device, progress)[1]
+
+
 def quantized(model: nn.Sequential, profile: config.Profile | str | None = None) -> tuple[nn.Module, float]:
     """Step 3: ``model`` converted to static int8 (PyTorch's quantized CPU kernels), and its test accuracy."""
     profile = config.get_profile(profile)
@@ -117,10 +136,12 @@ def quantized(model: nn.Sequential, profile: config.Profile | str | None = None)
 STEP_NAMES = ("teacher", "student", "pruned", "int8")
 
 
-def steps(run: Pipeline = Pipeline(), profile: config.Profile | str | None = None, device: torch.device | str | None = None,
+def steps(run: Pipeline | None = None, profile: config.Profile | str | None = None, device: torch.device | str | None = None,
           progress: bool = True) -> list[Step]:
-    """The teacher and the three steps of one run, each with its test accuracy (the trained models are cached)."""
+    """The teacher and the three steps of one run (by default the :func:`recommended` one), each with its test
+    accuracy (the trained models are cached)."""
     profile = config.get_profile(profile)
+    run = run or recommended(profile)
     teacher, history = train.load_or_train("teacher", 0, profile=profile, device=device, progress=progress)
     small, small_result = student(run, profile, device, progress)
     smaller, smaller_result = pruned(run, profile, device, progress)
@@ -149,12 +170,13 @@ def measure_steps(pipeline_steps: Sequence[Step], min_run_time: float = 0.5, rep
     return table
 
 
-def over_seeds(base: Pipeline = Pipeline(), seeds: Sequence[int] = (0, 1), profile: config.Profile | str | None = None,
+def over_seeds(base: Pipeline | None = None, seeds: Sequence[int] = (0, 1), profile: config.Profile | str | None = None,
                device: torch.device | str | None = None,
                progress: bool = True) -> dict[str, dict]:
     """Each step's accuracy over seeds: {step name: {"runs": [...], "mean", "sd"}} (the teacher is seed 0's)."""
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
+    base = base or recommended(profile)
     runs = [steps(replace(base, seed=seed), profile, device, progress) for seed in seeds]
     summary = {}
     for position, name in enumerate(STEP_NAMES):

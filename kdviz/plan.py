@@ -9,13 +9,13 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import NamedTuple
 
 import torch
 
-from kdviz import adversarial, config, data, distillation_runs, pareto_runs, pipeline_runs, pruning_runs
+from kdviz import adversarial, config, data, distillation_runs, pipeline_runs, pruning_runs
 
 TEACHER = "00 teacher"
 TEACHER_LOGITS = "04 teacher logits, training images"
@@ -23,14 +23,21 @@ TEACHER_LOGITS = "04 teacher logits, training images"
 
 @dataclass(frozen=True)
 class Job:
-    """One cached computation, ``kdviz.<module>.<function>(profile=..., **kwargs)`` (quietly), run once the job
-    named ``after`` (if any) has finished."""
+    """One cached computation, ``kdviz.<module>.<function>(profile=..., **kwargs)`` (quietly), run once every job
+    named in ``after`` (one name or several) has finished."""
 
     name: str
     module: str
     function: str
     kwargs: dict = field(default_factory=dict)
-    after: str | None = None
+    after: str | tuple[str, ...] | None = None
+
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        """The names of the jobs this one waits for."""
+        if self.after is None:
+            return ()
+        return (self.after,) if isinstance(self.after, str) else tuple(self.after)
 
 
 def _zoo(name: str, model: str, seed: int) -> Job:
@@ -38,8 +45,8 @@ def _zoo(name: str, model: str, seed: int) -> Job:
 
 
 def student_runs(profile: config.Profile) -> dict[str, distillation_runs.StudentRun]:
-    """The students notebook 04 trains and notebook 05 charts, by a short description (05's named with its
-    number); runs shared between the notebooks' sections (the same settings) appear once."""
+    """The students notebook 04 trains whose settings are known before its sweep has run, by a short description;
+    runs shared between the notebook's sections (the same settings) appear once."""
     run = distillation_runs.StudentRun
     talk = {"T": 8.0, "alpha": 0.9, "epochs": 10}
     runs: dict[str, distillation_runs.StudentRun] = {}
@@ -48,54 +55,38 @@ def student_runs(profile: config.Profile) -> dict[str, distillation_runs.Student
             for width in (8, 16):
                 runs[f"{method} w{width} seed {seed}"] = run(width=width, method=method, seed=seed, **talk)
             runs[f"{method} w16 1,000 labels seed {seed}"] = run(width=16, method=method, labels=1000, seed=seed, **talk)
-    for (T, alpha), cell in sweep_cells(profile).items():
+    for (T, alpha), cell in distillation_runs.sweep_cells(profile).items():
         runs[f"sweep T {T:g} alpha {alpha:g}"] = cell
     for labels in profile.label_counts:
         for method in distillation_runs.METHODS:
             runs[f"{method} w16 {labels or 'all'} labels"] = run(width=16, method=method, labels=labels, **talk)
     runs["omitted class"] = run(width=16, omit_class=data.CLASSES["fashion-mnist"].index("Dress"), **talk)
-    for width in (8, 16):  # notebook 05's chart: 04's recommended recipe, and scratch beside it
-        for method in distillation_runs.METHODS:
-            runs[f"05 chart student {method} w{width}"] = pareto_runs.chart_student(width, method)
     unique: dict[str, str] = {}
     for name, settings in runs.items():
-        unique.setdefault(json.dumps(distillation_runs.cache_settings(settings), sort_keys=True), name)
+        unique.setdefault(_settings(settings), name)
     return {name: runs[name] for name in unique.values()}
 
 
-def sweep_cells(profile: config.Profile) -> dict[tuple[float, float], distillation_runs.StudentRun]:
-    """Notebook 04's T x alpha sweep: a width-8 student per cell, seed 0."""
-    return {(T, alpha): distillation_runs.StudentRun(width=8, T=T, alpha=alpha, epochs=10)
-            for T in profile.sweep_temperatures for alpha in profile.sweep_alphas}
-
-
-def best_cell_over_seeds(profile: config.Profile | str | None = None, progress: bool = True) -> dict:
-    """What notebook 04 trains after its sweep: the most accurate cell again with every seed (scratch and
-    distilled). The sweep's runs come from the cache."""
-    profile = config.get_profile(profile)
-    sweep = {cell: distillation_runs.run_student(run, profile, progress=progress)["accuracy"]
-             for cell, run in sweep_cells(profile).items()}
-    T, alpha = max(sweep, key=sweep.get)
-    base = distillation_runs.StudentRun(width=8, T=T, alpha=alpha, epochs=10)
-    return distillation_runs.compare_over_seeds(base, seeds=profile.seeds, profile=profile, progress=progress)
+def _settings(run: distillation_runs.StudentRun) -> str:
+    """What a student's cached result depends on, as text: two runs with the same text are one run."""
+    return json.dumps(distillation_runs.cache_settings(run), sort_keys=True)
 
 
 def jobs(profile: config.Profile | str | None = None) -> list[Job]:
-    """What the notebooks train or compute and cache, for ``profile``: the teacher first, the rest after it (the
-    runs that read the teacher wait for it), longest first within each part."""
+    """What the notebooks train or compute and cache, for ``profile``, in notebook order: the runs that read the
+    teacher wait for it, and those that use notebook 04's recommended recipe wait for its whole sweep."""
     profile = config.get_profile(profile)
     twins = [_zoo(f"01 {model} seed {seed}", model, seed)
              for seed in profile.twin_seeds for model in ("separable_cnn", "fire_cnn", "teacher")
              if (model, seed) != ("teacher", 0)]
-    pipelines = [Job(f"05 pipeline {method} seed {seed}", "pipeline_runs", "pruned",
-                     {"run": replace(pipeline_runs.Pipeline(), method=method, seed=seed)},
-                     after=TEACHER_LOGITS if method == "distilled" else None)
-                 for method in pipeline_runs.METHODS for seed in profile.seeds]
-    students = [Job(name if name[:2].isdigit() else f"04 student {name}", "distillation_runs", "run_student", {"run": run},
+    students = [Job(f"04 student {name}", "distillation_runs", "run_student", {"run": run},
                     after=TEACHER_LOGITS if run.method == "distilled" else None)
                 for name, run in student_runs(profile).items()]
-    last_cell = [job.name for job in students if job.name.startswith("04 student sweep")][-1]
-    students.append(Job("04 the best sweep cell over seeds", "plan", "best_cell_over_seeds", after=last_cell))
+    by_settings = {_settings(job.kwargs["run"]): job.name for job in students}
+    sweep = tuple(by_settings[_settings(cell)] for cell in distillation_runs.sweep_cells(profile).values())
+    pipelines = [Job(f"05 pipeline {method} seed {seed}", "pipeline_runs", "pruned_recommended",
+                     {"method": method, "seed": seed}, after=sweep if method == "distilled" else None)
+                 for method in pipeline_runs.METHODS for seed in profile.seeds]
     every = [
         _zoo(TEACHER, "teacher", 0),
         _zoo("00 mlp", "mlp", 0),
@@ -104,8 +95,9 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
         *twins,
         Job(TEACHER_LOGITS, "distillation_runs", "teacher_logits", {"split": "train"}, after=TEACHER),
         Job("04 teacher logits, test images", "distillation_runs", "teacher_logits", {"split": "test"}, after=TEACHER),
-        *[Job(f"02 iterative pruning, {method}", "pruning_runs", "iterative", {"method": method}, after=TEACHER)
-          for method in pruning_runs.METHODS],
+        *[Job(f"02 iterative pruning, {method}, seed {seed}", "pruning_runs", "iterative",
+              {"method": method, "seed": seed}, after=TEACHER)
+          for seed in profile.seeds for method in pruning_runs.METHODS],
         *[Job(f"03 QAT {bits} bits", "quantization_runs", "qat", {"bits": bits}, after=TEACHER)
           for bits in profile.qat_bits],
         Job("03 float fine-tuned, QAT's control", "quantization_runs", "float_finetuned", after=TEACHER),
@@ -120,6 +112,9 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
         Job("05 defence: defensively distilled", "adversarial", "trained", {"kind": adversarial.KINDS[2]},
             after="05 defence: defensive teacher"),
         *students,
+        Job("04 the best sweep cell over seeds", "distillation_runs", "best_cell_over_seeds", after=sweep),
+        *[Job(f"05 chart student distilled w{width}", "pareto_runs", "chart_student_result", {"width": width},
+              after=sweep) for width in (8, 16)],
     ]
     return sorted(every, key=lambda job: job.name[:2])  # notebook order (stable: the longest runs lead each notebook)
 
@@ -165,7 +160,7 @@ def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, wo
     profile = config.get_profile(profile)
     workers = workers or default_workers()
     names = {job.name for job in job_list}
-    waiting = [job for job in job_list if job.after is not None and job.after in names]
+    waiting = [job for job in job_list if set(job.waits_for) & names]
     ready = [job for job in job_list if job not in waiting]
     outcomes: list[Outcome] = []
 
@@ -193,6 +188,8 @@ def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, wo
 def _run_all(pool: ProcessPoolExecutor, ready: list[Job], waiting: list[Job], running: dict, order: dict[str, int],
              workers: int, profile: config.Profile, record: Callable[[Outcome], None]) -> None:
     """:func:`run`'s loop: submit the earliest ready jobs, record each as it ends, release the jobs waiting for it."""
+    names_in_plan = set(order)
+    finished_names: set[str] = set()
     while ready or running:
         ready.sort(key=lambda job: order[job.name])  # the earliest in the list first, whenever it became ready
         while ready and len(running) < workers:
@@ -204,7 +201,8 @@ def _run_all(pool: ProcessPoolExecutor, ready: list[Job], waiting: list[Job], ru
             error = future.exception()
             if error is None:
                 record(Outcome(job.name, future.result()))
-                ready += [other for other in waiting if other.after == job.name]
+                finished_names.add(job.name)
+                ready += [other for other in waiting if set(other.waits_for) & names_in_plan <= finished_names]
             else:
                 record(Outcome(job.name, time.perf_counter() - submitted, f"{type(error).__name__}: {error}"))
                 skipped = _dependents(job.name, waiting)
@@ -218,7 +216,7 @@ def _dependents(name: str, waiting: list[Job]) -> list[Job]:
     """The jobs that wait for ``name``, directly or through others."""
     found, names = [], {name}
     for _ in range(len(waiting)):
-        new = [job for job in waiting if job.after in names and job not in found]
+        new = [job for job in waiting if set(job.waits_for) & names and job not in found]
         if not new:
             break
         found += new

@@ -160,7 +160,7 @@ def _jobs_for(profile: config.Profile, paths: list[Path]) -> list[plan.Job]:
     numbers = {path.name[:2] for path in paths}
     chosen = {job.name for job in every if job.name[:2] in numbers}
     while True:
-        needed = {job.after for job in every if job.name in chosen and job.after} - chosen
+        needed = {name for job in every if job.name in chosen for name in job.waits_for} - chosen
         if not needed:
             return [job for job in every if job.name in chosen]
         chosen |= needed

@@ -144,7 +144,7 @@ def iterative_prune(model: nn.Module, schedule: Sequence[float], train_split: tr
         scores = scores_fn(current) if scores_fn else None  # weights pruned earlier are zero: they rank lowest
         current = prune_model(current, amount, scores=scores)
         before = train.evaluate(current, *test, device=device).accuracy
-        history = train.fit(current, train_split, test, epochs=epochs_per_step, lr=lr, seed=seed + step,
+        history = train.fit(current, train_split, test, epochs=epochs_per_step, lr=lr, seed=1000 * seed + step,
                             augmentation=augmentation, device=device, progress=progress,
                             description=f"fine-tune at {100 * amount:.1f} % sparsity")
         current = make_permanent(current)

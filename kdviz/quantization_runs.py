@@ -35,19 +35,22 @@ def weight_bits(profile: config.Profile | str | None = None, bits: Sequence[int]
 
 
 def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[int] | None = None) -> dict:
-    """Test accuracy of the teacher with every ReLU output fake-quantized to each depth (weights float), for each
-    calibration method (cached)."""
+    """Accuracy of the teacher on the validation images (where a calibration method is chosen; the test images
+    only report) with every ReLU output fake-quantized to each depth (weights float), for each calibration method
+    (cached)."""
     profile = config.get_profile(profile)
     bits = bits or profile.activation_bits
 
     def compute() -> dict:
-        teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
+        teacher = train.cached_teacher(profile)
+        validation = data.load_profile_split("fashion-mnist", "validation", profile)
         images = calibration_images(profile)
         return {method: [{"bits": b, "accuracy": train.evaluate(
-            calibration.quantize_activations(teacher, images, b, method), *test).accuracy} for b in bits]
+            calibration.quantize_activations(teacher, images, b, method), *validation).accuracy} for b in bits]
             for method in calibration.CALIBRATIONS}
 
-    settings = train.teacher_key(profile, ("calibration_images",), bits=list(bits), methods=list(calibration.CALIBRATIONS))
+    settings = train.teacher_key(profile, ("calibration_images",), bits=list(bits), methods=list(calibration.CALIBRATIONS),
+                                 split="validation")
     return cache.cached_result("activation-bits", settings, compute)
 
 

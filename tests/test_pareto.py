@@ -1,6 +1,8 @@
 """kdviz.pareto: the Pareto front, the workbook's models gathered from the cache only, the table and the chart."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kdviz import cache, pareto, pareto_runs, pipeline_runs, plots, widgets
@@ -10,7 +12,7 @@ ROWS = [  # made-up points to test the front's logic, not results
      "ms @ batch 1": 0.5, "ms @ batch 256": 80.0},
     {"name": "dominated", "family": "pruned", "accuracy": 0.90, "bytes": 3_000_000, "MACs": 19e6,
      "ms @ batch 1": 0.6, "ms @ batch 256": 90.0},
-    {"name": "small", "family": "pipeline_runsd", "accuracy": 0.92, "bytes": 30_000, "MACs": 1e6,
+    {"name": "small", "family": "combined", "accuracy": 0.92, "bytes": 30_000, "MACs": 1e6,
      "ms @ batch 1": 0.2, "ms @ batch 256": 5.0},
     {"name": "tiny but worse", "family": "baseline", "accuracy": 0.85, "bytes": 10_000, "MACs": 0.1e6,
      "ms @ batch 1": 0.1, "ms @ batch 256": 6.0},
@@ -33,7 +35,7 @@ def test_table_and_markdown_mark_the_front():
     assert bool(frame.loc["small", "front: bytes"]) and not bool(frame.loc["dominated", "front: bytes"])
     text = pareto_runs.markdown(ROWS)
     assert text.count("\n") == 1 + len(ROWS)
-    assert "| small | pipeline_runsd | 92.00 % | 30.0 kB ★ | 100.0x |" in text
+    assert "| small | combined | 92.00 % | 30.0 kB ★ | 100.0x |" in text
     with pytest.raises(ValueError, match="rows must hold at least one"):
         pareto_runs.table([])
 
@@ -60,8 +62,8 @@ def test_collect_reads_the_cache_and_trains_nothing(small_world, monkeypatch):
     rows, missing = pareto_runs.collect(small_world, min_run_time=0.01, progress=False)
     assert rows == [] and missing == [entry.name for entry in pareto_runs.ENTRIES]
     small = pipeline_runs.Pipeline(width=4, hidden=8, epochs=1, finetune_epochs=1)
-    monkeypatch.setattr(pipeline_runs, "Pipeline", lambda: small)
-    pipeline_runs.steps(pipeline_runs.Pipeline(), small_world, progress=False)  # trains the teacher and the pipeline
+    monkeypatch.setattr(pipeline_runs, "recommended", lambda profile=None, **changes: replace(small, **changes))
+    pipeline_runs.steps(small, small_world, progress=False)  # trains the teacher and the pipeline
     rows, missing = pareto_runs.collect(small_world, min_run_time=0.01, progress=False)
     names = [r["name"] for r in rows]
     assert names == ["teacher", "teacher, int8", "compact student (distilled)", "+ 50 % channels pruned", "+ int8"]

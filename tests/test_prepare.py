@@ -141,11 +141,16 @@ def test_the_plan_names_every_job_once_and_waits_only_for_its_own_jobs():
         jobs = plan.jobs(profile)
         names = [job.name for job in jobs]
         assert len(names) == len(set(names))
-        assert all(job.after in names for job in jobs if job.after)
+        assert all(set(job.waits_for) <= set(names) for job in jobs)
         assert jobs[0].name == plan.TEACHER and all(name[:2] in {"00", "01", "02", "03", "04", "05"} for name in names)
         distilled = [job for job in jobs if job.module == "distillation_runs" and job.function == "run_student"
                      and job.kwargs["run"].method == "distilled"]
-        assert distilled and all(job.after == plan.TEACHER_LOGITS for job in distilled)
+        assert distilled and all(job.waits_for == (plan.TEACHER_LOGITS,) for job in distilled)
+        sweep = {job.name for job in jobs if job.kwargs.get("run") in distillation_runs.sweep_cells(profile).values()}
+        recommended = [job for job in jobs if job.function in ("pruned_recommended", "chart_student_result",
+                                                               "best_cell_over_seeds")]
+        assert len(sweep) == len(distillation_runs.sweep_cells(profile))
+        assert all(set(job.waits_for) == sweep for job in recommended if job.kwargs.get("method") != "scratch")
 
 
 def test_scratch_students_that_differ_only_in_t_and_alpha_are_one_run():
@@ -177,11 +182,13 @@ def test_jobs_run_side_by_side_in_their_own_processes(real_fashion_mnist, isolat
     assert len(written) == 3 and len(cache.used_files(ledger)) == 3
 
 
-def test_the_best_sweep_cell_is_trained_again_over_every_seed(small_world, monkeypatch):
+def test_the_best_sweep_cell_on_validation_is_trained_again_over_every_seed(small_world, monkeypatch):
     profile = replace(small_world, sweep_temperatures=(2.0, 8.0), sweep_alphas=(0.5,), seeds=(0, 1))
-    summary = plan.best_cell_over_seeds(profile, progress=False)
-    sweep = {cell: distillation_runs.run_student(run, profile)["accuracy"] for cell, run in plan.sweep_cells(profile).items()}
+    summary = distillation_runs.best_cell_over_seeds(profile, progress=False)
+    results = {cell: distillation_runs.run_student(run, profile) for cell, run in distillation_runs.sweep_cells(profile).items()}
+    sweep = {cell: result["validation_accuracy"] for cell, result in results.items()}
     best = max(sweep, key=sweep.get)
+    assert distillation_runs.best_cell(profile) == best and distillation_runs.sweep(profile) == sweep
     runs = [distillation_runs.run_student(distillation_runs.StudentRun(width=8, T=best[0], alpha=best[1], epochs=10,
                                                                        seed=seed), profile)["accuracy"] for seed in (0, 1)]
     assert summary["distilled"]["runs"] == runs and len(summary["scratch"]["runs"]) == 2
