@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
-from kdviz import models, train
+from kdviz import data, models, train
 from kdviz.models import copy_model
 
 Scores = dict[str, torch.Tensor]  # layer name -> importance of each weight (same shape); low is pruned first
@@ -129,22 +129,28 @@ def sensitivity(model: nn.Module, sparsities: Sequence[float], test: train.Split
 def iterative_prune(model: nn.Module, schedule: Sequence[float], train_split: train.Split, test: train.Split, *,
                     epochs_per_step: int = 1, lr: float = 0.01, scores_fn: Callable[[nn.Module], Scores] | None = None,
                     seed: int = 0, progress: bool = True, device: torch.device | str | None = None,
-                    augmentation: bool = True) -> tuple[nn.Module, list[dict]]:
+                    augmentation: bool = True, images_per_step: int | None = None) -> tuple[nn.Module, list[dict]]:
     """Prune to each sparsity of ``schedule`` in turn (global), fine-tuning after each step with the masks in place.
 
     ``scores_fn(model)`` ranks the weights at each step (OBD: train, compute saliencies, delete, retrain, repeat);
-    by default the magnitude. Returns the pruned model (masks made permanent) and one record per step.
+    by default the magnitude. Each step fine-tunes on ``images_per_step`` training images (a different balanced
+    subset each step; None: all of them). Returns the pruned model (masks made permanent) and one record per step.
     """
     steps = [validate_amount(a, "schedule") for a in schedule]
     if not steps or any(b < a for a, b in zip(steps, steps[1:])):
         raise ValueError(f"schedule must be a non-empty, non-decreasing list of sparsities, got {list(schedule)}")
+    if images_per_step is not None and (isinstance(images_per_step, bool) or not isinstance(images_per_step, int)
+                                        or images_per_step <= 0):
+        raise ValueError(f"images_per_step must be a positive integer or None, got {images_per_step!r}")
     current = copy_model(model)
     records = []
     for step, amount in enumerate(steps, 1):
         scores = scores_fn(current) if scores_fn else None  # weights pruned earlier are zero: they rank lowest
         current = prune_model(current, amount, scores=scores)
         before = train.evaluate(current, *test, device=device).accuracy
-        history = train.fit(current, train_split, test, epochs=epochs_per_step, lr=lr, seed=1000 * seed + step,
+        step_seed = 1000 * seed + step
+        step_split = data.subset(*train_split, images_per_step, seed=step_seed)
+        history = train.fit(current, step_split, test, epochs=epochs_per_step, lr=lr, seed=step_seed,
                             augmentation=augmentation, device=device, progress=progress,
                             description=f"fine-tune at {100 * amount:.1f} % sparsity")
         current = make_permanent(current)

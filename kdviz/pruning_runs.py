@@ -107,10 +107,11 @@ def sensitivity(profile: config.Profile | str | None = None,
 
 def iterative(profile: config.Profile | str | None = None, method: str = "magnitude",
               schedule: Sequence[float] | None = None, epochs_per_step: int = 1, lr: float = 0.01, seed: int = 0,
+              images_per_step: int | None = 15_000,
               device: torch.device | str | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
     """The teacher pruned step by step to each sparsity of ``schedule`` with fine-tuning after each step, ranking
-    by magnitude or by OBD saliency recomputed at every step (OBD's own procedure); ``seed`` orders the fine-tuning
-    batches. Cached weights and records."""
+    by magnitude or by OBD saliency recomputed at every step (OBD's own procedure), each step fine-tuned on
+    ``images_per_step`` training images; ``seed`` draws them and orders their batches. Cached weights and records."""
     profile = config.get_profile(profile)
     schedule = schedule or profile.pruning_schedule
     if method not in METHODS:
@@ -124,13 +125,14 @@ def iterative(profile: config.Profile | str | None = None, method: str = "magnit
         test = data.load_profile_split("fashion-mnist", "test", profile)
         pruned, records = prune.iterative_prune(train.cached_teacher(profile, device), schedule, train_split, test,
                                                 epochs_per_step=profile.epochs(epochs_per_step), lr=lr,
-                                                scores_fn=scores_fn, seed=seed, device=device, progress=progress)
+                                                scores_fn=scores_fn, seed=seed, device=device, progress=progress,
+                                                images_per_step=images_per_step)
         model.load_state_dict(pruned.state_dict())
         return {"steps": records}
 
     depends_on = ("saliency_images",) if method == "obd" else ()
     settings = train.teacher_key(profile, depends_on, method=method, schedule=list(schedule),
-                                 epochs_per_step=epochs_per_step, lr=lr, seed=seed)
+                                 epochs_per_step=epochs_per_step, lr=lr, seed=seed, images_per_step=images_per_step)
     fresh = models.build("teacher", **train.RECIPES["teacher"].model_kwargs)
     model, result = cache.cached_model("iterative-pruning", settings, fresh, compute)
     return model.eval(), result

@@ -99,6 +99,23 @@ def test_iterative_pruning_reaches_the_schedule_and_keeps_the_zeros():
         prune.iterative_prune(model, [0.8, 0.5], train_split, test_split)
 
 
+def test_each_pruning_step_fine_tunes_on_its_own_subset_of_images_per_step(monkeypatch):
+    model, train_split, test_split = _trained_mlp()
+    seen, fit = [], train.fit
+
+    def spy(current, split, *args, **kwargs):
+        seen.append(split)
+        return fit(current, split, *args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", spy)
+    prune.iterative_prune(model, [0.5, 0.8], train_split, test_split, progress=False, augmentation=False,
+                          images_per_step=100)
+    assert [len(labels) for _, labels in seen] == [100, 100] and not torch.equal(seen[0][0], seen[1][0])
+    assert torch.bincount(seen[0][1], minlength=10).tolist() == [10] * 10  # balanced
+    with pytest.raises(ValueError, match="images_per_step must be a positive integer or None, got 0"):
+        prune.iterative_prune(model, [0.5], train_split, test_split, images_per_step=0)
+
+
 def test_global_threshold_splits_the_weights_at_the_sparsity():
     weights = torch.linspace(-1, 1, 201)
     threshold = prune.global_threshold(weights, 0.5)
