@@ -60,11 +60,13 @@ def calibrate(values: torch.Tensor, bits: int = 8, method: str = "minmax", perce
     quantize.validate_bits(bits)
     if method not in CALIBRATIONS:
         raise ValueError(f"method must be one of {list(CALIBRATIONS)}, got {method!r}")
-    if not 0 < percentile <= 100:
-        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be a number in (0, 100], got {percentile!r}")
+    if not isinstance(values, torch.Tensor) or values.numel() == 0:
+        raise ValueError(f"values must be a non-empty tensor of observed activations, got {values!r:.60}")
     values = values.detach().flatten().float()
-    if values.numel() == 0:
-        raise ValueError("values must not be empty")
+    if not torch.isfinite(values).all():
+        raise ValueError("values must be finite (no nan or inf): activations of a diverged model cannot be calibrated")
     low, high = values.min(), values.max()
     if method == "percentile":
         high = torch.quantile(values, percentile / 100)

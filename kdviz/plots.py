@@ -106,8 +106,8 @@ def _label_without_overlap(ax: Axes, points: Sequence[tuple[float, float]], labe
 
 
 def _accuracy_curves(curves: dict[str, list[dict]], key: str, scale: float, xlabel: str, baseline: float | None,
-                     baseline_label: str, title: str, connect: bool = True) -> Figure:
-    """Test accuracy against ``key`` (times ``scale``), one line per method (points only, unless ``connect``), with
+                     baseline_label: str, title: str, connect: bool = True, ylabel: str = "test accuracy (%)") -> Figure:
+    """Accuracy against ``key`` (times ``scale``), one line per method (points only, unless ``connect``), with
     an optional baseline."""
     if not curves:
         raise ValueError("curves must name at least one method")
@@ -118,7 +118,7 @@ def _accuracy_curves(curves: dict[str, list[dict]], key: str, scale: float, xlab
                 color=OKABE_ITO[i % len(OKABE_ITO)], label=name, markersize=9)
     if baseline is not None:
         ax.axhline(100 * baseline, color="black", linestyle=":", label=f"{baseline_label} ({100 * baseline:.2f} %)")
-    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     return fig
 
 
@@ -556,10 +556,11 @@ def plot_quantization_state(weights: torch.Tensor, levels: torch.Tensor, bits: i
 
 
 def plot_bits_curves(curves: dict[str, list[dict]], baseline: float | None = None,
-                     title: str = "Accuracy against bit depth", connect: bool = True) -> Figure:
-    """Test accuracy against bits (8 down to 1), one line per method (rows with bits and accuracy), ticks at the
+                     title: str = "Accuracy against bit depth", connect: bool = True,
+                     ylabel: str = "test accuracy (%)") -> Figure:
+    """Accuracy against bits (8 down to 1), one line per method (rows with bits and accuracy), ticks at the
     measured depths only; ``connect=False`` draws the measured points alone (depths too far apart for a line)."""
-    fig = _accuracy_curves(curves, "bits", 1, "bits", baseline, "float32", title, connect)
+    fig = _accuracy_curves(curves, "bits", 1, "bits", baseline, "float32", title, connect, ylabel)
     fig.axes[0].set_xticks(sorted({r["bits"] for rows in curves.values() for r in rows}))
     fig.axes[0].invert_xaxis()
     fig.axes[0].legend(loc="lower left")
@@ -761,8 +762,10 @@ def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against
     return fig
 
 
-def plot_sweep(accuracies: dict[tuple[float, float], float], baseline: float | None = None) -> Figure:
-    """Accuracy over a T x alpha grid as an annotated heat map; ``baseline`` (scratch) shown in each cell's delta."""
+def plot_sweep(accuracies: dict[tuple[float, float], float], baseline: float | None = None,
+               split: str = "test") -> Figure:
+    """Accuracy on ``split`` over a T x alpha grid as an annotated heat map; ``baseline`` (scratch, on the same
+    split) shown in each cell's delta."""
     temperatures = sorted({T for T, _ in accuracies})
     alphas = sorted({a for _, a in accuracies})
     grid = np.array([[100 * accuracies.get((T, a), np.nan) for T in temperatures] for a in alphas])
@@ -777,9 +780,9 @@ def plot_sweep(accuracies: dict[tuple[float, float], float], baseline: float | N
     ax.set_xticks(range(len(temperatures)), [f"{T:g}" for T in temperatures])
     ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
     ax.set(xlabel="temperature T", ylabel="alpha (weight of the soft term)",
-           title="Distilled accuracy (%)" + (" and gain over scratch" if baseline is not None else ""))
+           title=f"Distilled {split} accuracy (%)" + (" and gain over scratch" if baseline is not None else ""))
     ax.grid(False)
-    fig.colorbar(shown, ax=ax, label="test accuracy (%)")
+    fig.colorbar(shown, ax=ax, label=f"{split} accuracy (%)")
     return fig
 
 

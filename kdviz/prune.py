@@ -56,6 +56,8 @@ def prune_model(model: nn.Module, amount: float, *, scope: str = "global", score
         raise ValueError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
     pruned = copy_model(model)
     layers = models.prunable_layers(pruned)
+    for name, layer in layers.items():
+        _check_weights(layer.weight.detach(), f"the weight of layer {name}")
     if scores is not None:
         missing = sorted(set(layers) - set(scores))
         if missing:

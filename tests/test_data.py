@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import idx_bytes, write_fake_dataset
-from kdviz import data
+from kdviz import config, data
 
 
 def test_parse_idx_round_trip():
@@ -190,3 +190,30 @@ def test_download_uses_torchvision_with_kdviz_home_as_root(isolated_home, monkey
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
     assert data.download("mnist") == isolated_home / "data" / "MNIST" / "raw"
     assert seen == [(str(isolated_home / "data"), True, True), (str(isolated_home / "data"), False, True)]
+
+
+def test_profile_splits_hold_out_a_fixed_balanced_validation_set(isolated_home):
+    write_fake_dataset(isolated_home / "data" / "mnist")
+    full, quick = config.get_profile("full"), config.get_profile("quick")
+    all_images, _ = data.load("mnist", "train")
+    train_images, train_labels = data.load_profile_split("mnist", "train", full)
+    validation_images, validation_labels = data.load_profile_split("mnist", "validation", full)
+    assert len(train_labels) + len(validation_labels) == len(all_images) and len(validation_labels) == full.validation_size
+    assert torch.bincount(validation_labels).tolist() == [full.validation_size // 10] * 10
+    index = {image.numpy().tobytes(): i for i, image in enumerate(all_images)}  # random images: all distinct
+    held_out = {index[image.numpy().tobytes()] for image in validation_images}
+    trained_on = {index[image.numpy().tobytes()] for image in train_images}
+    assert not held_out & trained_on and held_out == set(data.validation_indices(data.load("mnist", "train")[1],
+                                                                               full.validation_size).tolist())
+    quick_train, _ = data.load_profile_split("mnist", "train", quick)  # quick: a subset of its own training part
+    quick_held_out = {index[i.numpy().tobytes()] for i in data.load_profile_split("mnist", "validation", quick)[0]}
+    assert len(quick_train) == quick.train_size and not {index[i.numpy().tobytes()] for i in quick_train} & quick_held_out
+    assert quick_held_out < held_out  # the quick profile's validation images are some of the full profile's
+    assert torch.equal(data.load_profile_split("mnist", "validation", full)[0], validation_images)  # fixed
+
+
+def test_profile_split_and_validation_size_errors_name_the_allowed_values():
+    with pytest.raises(ValueError, match=r"split must be one of \['train', 'validation', 'test'\], got 'val'"):
+        data.load_profile_split("fashion-mnist", "val", "quick")
+    with pytest.raises(ValueError, match=r"validation size must be an integer in 1..99, got 100"):
+        data.validation_indices(torch.arange(100) % 10, 100)

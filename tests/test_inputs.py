@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdviz import config, distill, models, prune, quantize
+from kdviz import calibration, config, distill, models, prune, quantize
 
 
 def test_the_widest_float32_range_quantizes_to_finite_values():
@@ -35,6 +35,9 @@ def test_a_range_that_is_not_finite_is_named(low, high):
     (lambda: config.seed_everything(True), "seed"),
     (lambda: prune.magnitude_mask(torch.tensor([1.0, float("nan")]), 0.5), "weight must be finite"),
     (lambda: prune.magnitude_mask([1.0, 2.0], 0.5), "weight must be a non-empty float tensor"),
+    (lambda: calibration.calibrate(torch.ones(3), 8, "percentile", "99"), "percentile must be a number"),
+    (lambda: calibration.calibrate([1.0, 2.0], 8), "values must be a non-empty tensor"),
+    (lambda: calibration.calibrate(torch.tensor([1.0, float("nan")]), 8, "mse"), "values must be finite"),
 ])
 def test_bad_arguments_are_named(call, words):
     with pytest.raises(ValueError, match=words):
@@ -119,3 +122,38 @@ def test_the_magnitude_mask_is_a_mask_or_refuses(values, amount):
     assert set(mask.unique().tolist()) <= {0.0, 1.0}
     assert int((mask == 0).sum()) == round(amount * weight.numel())
     assert not math.isnan(float(mask.sum()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(EXTREMES, min_size=0, max_size=30), bits=ANYTHING,
+       method=st.sampled_from(["minmax", "percentile", "mse", "max", None]), percentile=ANYTHING)
+def test_calibration_gives_finite_parameters_or_refuses(values, bits, method, percentile):
+    x = torch.tensor(values, dtype=torch.float32)
+
+    def calibrate() -> tuple:
+        params = calibration.calibrate(x, bits, method, percentile)
+        return torch.tensor([float(params.scale), float(params.zero_point)]), quantize.round_trip(x, params)
+
+    _finite_or_named(calibrate, "values", "bits", "method", "percentile")
+
+
+@settings(max_examples=60, deadline=None)
+@given(amount=ANYTHING, scope=st.sampled_from(["global", "layer", "model", None]), scale=EXTREMES)
+def test_pruning_a_model_reaches_the_amount_or_refuses(amount, scope, scale):
+    torch.manual_seed(0)
+    model = models.build("mlp", hidden=6)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(scale)
+    try:
+        pruned = prune.prune_model(model, amount, scope=scope)
+    except ValueError as error:
+        assert any(name in str(error) for name in ("amount", "scope", "weight")), str(error)
+        return
+    assert math.isfinite(scale * 1.0) and all(torch.isfinite(p).all() for p in model.parameters())
+    expected = [round(amount * layer.weight.numel()) for layer in models.prunable_layers(model).values()]
+    removed = [int((layer.weight_mask == 0).sum()) for layer in models.prunable_layers(pruned).values()]
+    if scope == "layer":
+        assert removed == expected
+    else:
+        assert sum(removed) == round(amount * sum(layer.weight.numel() for layer in models.prunable_layers(model).values()))

@@ -140,6 +140,8 @@ def test_experiment_figures():
     assert not fig.axes[0].patches and "zoomed" in fig.axes[0].get_ylabel()  # no bars on a zoomed axis
     fig = plots.plot_sweep({(2, 0.5): 0.8, (4, 0.5): 0.9}, baseline=0.85)
     assert [t.get_text() for t in fig.axes[0].texts] == ["80.0\n(-5.0)", "90.0\n(+5.0)"]
+    fig = plots.plot_sweep({(2, 0.5): 0.8}, split="validation")
+    assert "validation" in fig.axes[0].get_title() and fig.axes[1].get_ylabel() == "validation accuracy (%)"
     fig = plots.plot_label_curve([500, 1000], [0.7, 0.8], [0.8, 0.85])
     assert list(fig.axes[0].lines[1].get_ydata()) == pytest.approx([80, 85])
     fig = plots.plot_per_class({"a": [0.5] * 10, "b": [1.0] * 10}, CLASSES["fashion-mnist"], highlight=3)
@@ -184,8 +186,9 @@ def test_quantization_figures_draw_their_data():
     fig = plots.plot_bits_curves({"per tensor": curve}, baseline=0.93)
     assert fig.axes[0].xaxis_inverted() and len(fig.axes[0].lines) == 2
     assert list(fig.axes[0].get_xticks()) == [2, 4, 8]  # ticks at the measured depths only
-    fig = plots.plot_bits_curves({"per tensor": curve}, connect=False)
+    fig = plots.plot_bits_curves({"per tensor": curve}, connect=False, ylabel="validation accuracy (%)")
     assert fig.axes[0].lines[0].get_linestyle() == "None"  # points, no line through the unmeasured depths
+    assert fig.axes[0].get_ylabel() == "validation accuracy (%)"
     fig = plots.plot_activation_functions(calibration.FUNCTIONS)
     assert len(fig.axes[0].lines) == len(calibration.FUNCTIONS)
     assert any(t.get_text().startswith("ReLU6: [0, 6]") for t in fig.axes[0].get_legend().get_texts())
