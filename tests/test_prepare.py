@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import write_fake_dataset
 from kdviz import __main__ as cli
-from kdviz import cache, config, data, distillation_runs, pack, plan, prepare, runner
+from kdviz import cache, config, data, distillation_runs, pack, pareto_runs, pipeline_runs, plan, prepare, runner
 
 
 def _notebook(folder, name: str, source: str):
@@ -189,6 +189,10 @@ def test_the_best_sweep_cell_on_validation_is_trained_again_over_every_seed(smal
     sweep = {cell: result["validation_accuracy"] for cell, result in results.items()}
     best = max(sweep, key=sweep.get)
     assert distillation_runs.best_cell(profile) == best and distillation_runs.sweep(profile) == sweep
+    recommended = pipeline_runs.recommended(profile, seed=1)  # notebook 05's pipeline takes that recipe
+    assert (recommended.T, recommended.alpha, recommended.seed) == (*best, 1)
+    assert {name: getattr(recommended, name) for name in pipeline_runs.TRAINING} == pipeline_runs.TRAINING
+    assert pareto_runs.chart_student(16, "distilled", profile).T == best[0]
     runs = [distillation_runs.run_student(distillation_runs.StudentRun(width=8, T=best[0], alpha=best[1], epochs=10,
                                                                        seed=seed), profile)["accuracy"] for seed in (0, 1)]
     assert summary["distilled"]["runs"] == runs and len(summary["scratch"]["runs"]) == 2
