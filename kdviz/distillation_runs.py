@@ -183,6 +183,5 @@ def best_cell_over_seeds(profile: config.Profile | str | None = None, device: to
     """What notebook 04 trains after its sweep: the best cell (on validation) again with every seed, scratch and
     distilled (:func:`compare_over_seeds`)."""
     profile = config.get_profile(profile)
-    T, alpha = best_cell(profile, device, progress)
-    return compare_over_seeds(StudentRun(width=8, T=T, alpha=alpha, epochs=10), seeds=profile.seeds, profile=profile,
-                              device=device, progress=progress)
+    best = sweep_cells(profile)[best_cell(profile, device, progress)]
+    return compare_over_seeds(best, seeds=profile.seeds, profile=profile, device=device, progress=progress)
