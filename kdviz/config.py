@@ -37,7 +37,8 @@ class Profile:
     latency_repeats: int  # measurements per latency figure: their median is reported with their range
     # seeds
     seeds: tuple[int, ...]  # seeds of experiments that report a mean and a spread (04, 05)
-    twin_seeds: tuple[int, ...]  # seeds of each of notebook 01's architecture twins (9 to 12 CPU minutes each)
+    twin_seeds: tuple[int, ...]  # seeds of notebook 01's side-by-side comparison (the teacher and its twins)
+    twin_epochs: int  # epochs of that comparison: the teacher and its twins trained alike, shorter than the teacher's
     # 02 pruning
     saliency_images: int  # training images the Hessian diagonal is estimated on
     hutchinson_probes: tuple[int, ...]  # probe counts of the Hutchinson convergence plot
@@ -82,7 +83,7 @@ PROFILES = {
     "quick": Profile(
         "quick", train_size=4000, validation_size=1000, test_size=2000, max_epochs=2, judges_accuracy_claims=False,
         latency_min_run_time=0.05,
-        latency_repeats=5, seeds=(0, 1), twin_seeds=(0, 1),
+        latency_repeats=5, seeds=(0, 1), twin_seeds=(0, 1), twin_epochs=5,
         saliency_images=500, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
         sparsities=(0.0, 0.5, 0.8, 0.9, 0.95), sensitivity_sparsities=(0.0, 0.5, 0.9, 0.98),
@@ -93,7 +94,7 @@ PROFILES = {
     "full": Profile(
         "full", train_size=None, validation_size=5000, test_size=None, max_epochs=None, judges_accuracy_claims=True,
         latency_min_run_time=0.2,
-        latency_repeats=5, seeds=(0, 1, 2), twin_seeds=(0, 1),
+        latency_repeats=5, seeds=(0, 1, 2), twin_seeds=(0, 1), twin_epochs=5,
         saliency_images=2000, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
         sparsities=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98), sensitivity_sparsities=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98),

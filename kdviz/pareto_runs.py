@@ -24,9 +24,11 @@ class _Entry:
     note: str = ""
 
 
-def _zoo_model(name: str) -> Callable[[config.Profile], tuple]:
+def _zoo_model(name: str, twin: bool = False) -> Callable[[config.Profile], tuple]:
+    """A zoo model of seed 0: with its own recipe, or (``twin``) as notebook 01 trains it beside the teacher."""
     def get(profile: config.Profile) -> tuple:
-        model, history = train.load_or_train(name, 0, profile=profile, device="cpu", progress=False)
+        epochs = profile.twin_epochs if twin else None
+        model, history = train.load_or_train(name, 0, profile=profile, device="cpu", epochs=epochs, progress=False)
         return model, history.final_test_accuracy, measure.macs(model), None
     return get
 
@@ -85,10 +87,13 @@ def _compact_int8(profile: config.Profile) -> tuple:
     return _int8(pipeline_runs.pruned(pipeline_runs.recommended(profile), profile, device="cpu", progress=False)[0], profile)
 
 
+_TWIN_NOTE = ("trained for notebook 01's side-by-side comparison, on fewer epochs than the teacher here (that notebook "
+              "trains a teacher alike beside it)")
+
 ENTRIES = (
     _Entry("teacher", "teacher", _zoo_model("teacher")),
-    _Entry("separable twin", "architecture", _zoo_model("separable_cnn")),
-    _Entry("fire twin", "architecture", _zoo_model("fire_cnn")),
+    _Entry("separable twin", "architecture", _zoo_model("separable_cnn", twin=True), _TWIN_NOTE),
+    _Entry("fire twin", "architecture", _zoo_model("fire_cnn", twin=True), _TWIN_NOTE),
     _Entry("teacher, 95 % pruned (CSR)", "pruned", _sparse_teacher, "stored sparse; runs dense, so its MACs and "
            "latency are the teacher's"),
     _Entry("teacher, 50 % channels pruned", "pruned", _channel_pruned_teacher),

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-from kdviz import adversarial, config, data, distillation_runs, pipeline_runs, pruning_runs
+from kdviz import adversarial, config, data, distillation_runs, pipeline_runs, pruning_runs, train
 
 TEACHER = "00 teacher"
 TEACHER_LOGITS = "04 teacher logits, training images"
@@ -40,8 +40,17 @@ class Job:
         return (self.after,) if isinstance(self.after, str) else tuple(self.after)
 
 
-def _zoo(name: str, model: str, seed: int) -> Job:
-    return Job(name, "train", "load_or_train", {"name": model, "seed": seed})
+def _zoo(name: str, model: str, seed: int, **kwargs) -> Job:
+    return Job(name, "train", "load_or_train", {"name": model, "seed": seed, **kwargs})
+
+
+def _twins(profile: config.Profile) -> list[Job]:
+    """Notebook 01's side-by-side comparison: the teacher and its twins, trained alike, for every seed; a model that
+    is the workbook's teacher itself (the quick profile caps both recipes alike) is left to that job."""
+    teacher = train.checkpoint_name("teacher", profile, 0)
+    return [_zoo(f"01 {model} seed {seed}", model, seed, epochs=profile.twin_epochs)
+            for seed in profile.twin_seeds for model in ("separable_cnn", "fire_cnn", "teacher")
+            if train.checkpoint_name(model, profile, seed, profile.twin_epochs) != teacher]
 
 
 def student_runs(profile: config.Profile) -> dict[str, distillation_runs.StudentRun]:
@@ -76,9 +85,6 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
     """What the notebooks train or compute and cache, for ``profile``, in notebook order: the runs that read the
     teacher wait for it, and those that use notebook 04's recommended recipe wait for its whole sweep."""
     profile = config.get_profile(profile)
-    twins = [_zoo(f"01 {model} seed {seed}", model, seed)
-             for seed in profile.twin_seeds for model in ("separable_cnn", "fire_cnn", "teacher")
-             if (model, seed) != ("teacher", 0)]
     students = [Job(f"04 student {name}", "distillation_runs", "run_student", {"run": run},
                     after=TEACHER_LOGITS if run.method == "distilled" else None)
                 for name, run in student_runs(profile).items()]
@@ -92,7 +98,7 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
         _zoo("00 mlp", "mlp", 0),
         _zoo("02 tiny net", "tiny_mlp", 0),
         Job("02 tiny net's Hessian", "pruning_runs", "tiny_hessian", after="02 tiny net"),
-        *twins,
+        *_twins(profile),
         Job(TEACHER_LOGITS, "distillation_runs", "teacher_logits", {"split": "train"}, after=TEACHER),
         Job("04 teacher logits, test images", "distillation_runs", "teacher_logits", {"split": "test"}, after=TEACHER),
         *[Job(f"02 iterative pruning, {method}, seed {seed}", "pruning_runs", "iterative",

@@ -6,7 +6,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -156,11 +156,23 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def checkpoint_name(name: str, profile: config.Profile, seed: int) -> str:
+def recipe_for(name: str, profile: config.Profile, epochs: int | None = None) -> Recipe:
+    """The recipe ``name`` is trained with in ``profile``: its own, or with ``epochs`` instead of its epochs (notebook
+    01 trains the teacher and its twins alike on a shorter one), capped by the profile."""
+    if name not in RECIPES:
+        raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0):
+        raise ValueError(f"epochs must be a positive integer or None (the recipe's own), got {epochs!r}")
+    recipe = RECIPES[name]
+    return replace(recipe, epochs=profile.epochs(recipe.epochs if epochs is None else epochs))
+
+
+def checkpoint_name(name: str, profile: config.Profile, seed: int, epochs: int | None = None) -> str:
     """The file a zoo model is cached in: model, profile (its name and the fingerprint of the fields training
-    depends on), seed and recipe, so a changed profile or recipe never loads an old checkpoint."""
+    depends on), seed and the recipe it is trained with, so a changed profile or recipe never loads an old
+    checkpoint, and two requests that train alike share one."""
     training = profile.fingerprint(*config.TRAINING_FIELDS)
-    return f"{name}-{profile.name}-{training}-seed{seed}-{RECIPES[name].fingerprint()}.pt"
+    return f"{name}-{profile.name}-{training}-seed{seed}-{recipe_for(name, profile, epochs).fingerprint()}.pt"
 
 
 def checkpoint_folders() -> list[Path]:
@@ -182,16 +194,17 @@ def load_checkpoint(path: Path, model: nn.Module) -> tuple[History, dict]:
 
 
 def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | None = None,
-                  device: torch.device | str | None = None, retrain: bool = False,
+                  device: torch.device | str | None = None, retrain: bool = False, epochs: int | None = None,
                   progress: bool = True) -> tuple[nn.Module, History]:
-    """A trained zoo model from the cache (keyed by model, profile, seed and recipe), trained now if missing."""
+    """A trained zoo model from the cache (keyed by model, profile, seed and recipe), trained now if missing;
+    ``epochs`` replaces the recipe's epochs (see :func:`recipe_for`)."""
     if name not in RECIPES:
         raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
     profile = config.get_profile(profile)
-    recipe = RECIPES[name]
+    recipe = recipe_for(name, profile, epochs)
     config.seed_everything(seed)
     model = models.build(name, **recipe.model_kwargs)
-    filename = checkpoint_name(name, profile, seed)
+    filename = checkpoint_name(name, profile, seed, epochs)
     if not retrain:
         for folder in checkpoint_folders():
             path = folder / filename
@@ -207,10 +220,10 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
     cache.validate_may_compute(f"the {name} model ({profile.name} profile, seed {seed})")
     train = data.load_profile_split(recipe.dataset, "train", profile, seed=0)
     test = data.load_profile_split(recipe.dataset, "test", profile, seed=0)
-    history = fit(model, train, test, epochs=profile.epochs(recipe.epochs), lr=recipe.lr,
+    history = fit(model, train, test, epochs=recipe.epochs, lr=recipe.lr,
                   batch_size=recipe.batch_size, weight_decay=recipe.weight_decay,
                   augmentation=recipe.augmentation, seed=seed, device=device, name=recipe.dataset,
-                  progress=progress, description=f"{name} ({profile.name}, seed {seed})")
+                  progress=progress, description=f"{name} ({profile.name}, seed {seed}, {recipe.epochs} epochs)")
     meta = {"name": name, "profile": profile.name, "fingerprint": profile.fingerprint(*config.TRAINING_FIELDS),
             "seed": seed, "recipe": json.dumps(asdict(recipe)),
             "torch": str(torch.__version__)}
