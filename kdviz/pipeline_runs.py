@@ -25,10 +25,10 @@ class Pipeline:
     method: str = "distilled"  # "distilled" (the alpha/T loss against the teacher) or "scratch" (labels only)
     T: float = 2.0  # :func:`recommended` puts the best cell of notebook 04's sweep (on validation) here
     alpha: float = 0.5
-    epochs: int = 15  # the full profile's epochs (capped in quick); :func:`recommended` trains for fewer
+    epochs: int = 10  # the full profile's epochs (capped in quick)
     lr: float = 0.05
     prune_amount: float = 0.5  # share of every layer's channels and hidden units removed
-    finetune_epochs: int = 5
+    finetune_epochs: int = 3
     finetune_lr: float = 0.02
     seed: int = 0
 
@@ -44,15 +44,11 @@ class Pipeline:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-TRAINING = {"epochs": 10, "finetune_epochs": 3}  # the workbook's pipeline: the student's epochs, then the fine-tuning's
-
-
 def recommended(profile: config.Profile | str | None = None, **changes) -> Pipeline:
-    """The workbook's pipeline (:data:`TRAINING`) with the recipe notebook 04 recommends: T and alpha of its sweep's
-    best cell on the validation images (the sweep's students come from the cache, or are trained now); ``changes``
-    set other fields."""
+    """The workbook's pipeline with the recipe notebook 04 recommends: T and alpha of its sweep's best cell on the
+    validation images (the sweep's students come from the cache, or are trained now); ``changes`` set other fields."""
     T, alpha = distillation_runs.best_cell(profile, progress=False)
-    return replace(Pipeline(T=T, alpha=alpha, **TRAINING), **changes)
+    return replace(Pipeline(T=T, alpha=alpha), **changes)
 
 
 class Step(NamedTuple):
@@ -125,7 +121,7 @@ def pruned_recommended(method: str = "distilled", seed: int = 0, profile: config
     """Steps 1 and 2 of the :func:`recommended` pipeline trained by ``method`` with ``seed`` (cached): the result of
     :func:`pruned`. A scratch student never sees T or alpha, so it does not wait for notebook 04's sweep."""
     profile = config.get_profile(profile)
-    run = Pipeline(method=method, seed=seed, **TRAINING) if method == "scratch" else recommended(profile, seed=seed)
+    run = Pipeline(method=method, seed=seed) if method == "scratch" else recommended(profile, seed=seed)
     return pruned(run, profile, device, progress)[1]
 
 
