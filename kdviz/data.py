@@ -34,7 +34,14 @@ class DatasetInfo:
     mean: float  # pixel mean and std of the training images, in [0, 1]
     std: float
     sha256: dict[str, str]  # SHA-256 of each decompressed file, where known
+    archive_md5: dict[str, str]  # MD5 of each original .gz archive (torchvision's own list), by file stem
     apt_package: str | None
+
+
+def _torchvision_md5(torchvision_name: str) -> dict[str, str]:
+    """The MD5 of each .gz archive that torchvision's download of a data set checks, by file stem."""
+    resources = getattr(torchvision.datasets, torchvision_name).resources
+    return {Path(source).name.removesuffix(".gz"): md5 for source, md5 in resources}
 
 
 DATASETS = {
@@ -52,6 +59,7 @@ DATASETS = {
             "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
             "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
         },
+        archive_md5=_torchvision_md5("FashionMNIST"),  # Debian recompresses: its archives are checked by content
         apt_package="dataset-fashion-mnist",
     ),
     "mnist": DatasetInfo(
@@ -61,7 +69,8 @@ DATASETS = {
         classes=tuple(str(digit) for digit in range(10)),
         mean=0.1307,
         std=0.3081,
-        sha256={},  # torchvision checks the MD5 of the archives it downloads
+        sha256={},  # not known for the decompressed files: MNIST is checked as its original .gz archives
+        archive_md5=_torchvision_md5("MNIST"),
         apt_package=None,
     ),
 }
@@ -152,8 +161,21 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> torch.Tensor:
     return torch.frombuffer(bytearray(raw), dtype=torch.uint8, offset=header).reshape(shape)
 
 
-def read_idx(path: Path, expected_sha256: str | None = None) -> torch.Tensor:
-    """Read and verify one IDX file (``.gz`` or plain)."""
+def read_idx(path: Path, expected_sha256: str | None = None, archive_md5: str | None = None) -> torch.Tensor:
+    """Read and verify one IDX file (``.gz`` or plain): against the SHA-256 of its content where that is known,
+    else, for a ``.gz``, against the MD5 of the original archive; a plain file with only an archive checksum known
+    cannot be verified and is refused."""
+    if not expected_sha256 and archive_md5:
+        if path.suffix != ".gz":
+            raise CorruptDataError(f"{path} cannot be verified: only the checksums of the original .gz archives are "
+                                   "known for this data set; put the .gz files there instead")
+        try:
+            archive = path.read_bytes()
+        except OSError as error:
+            raise CorruptDataError(f"{path} cannot be read ({error}); delete it and fetch the data again") from error
+        if hashlib.md5(archive, usedforsecurity=False).hexdigest() != archive_md5:
+            raise CorruptDataError(f"{path} does not match its known checksum (the original archive's MD5): it is "
+                                   "corrupt or another data set's file; delete it and fetch it again")
     raw = _read_bytes(path)
     if expected_sha256 and hashlib.sha256(raw).hexdigest() != expected_sha256:
         raise CorruptDataError(f"{path} does not match its known checksum: it is corrupt; delete it and fetch it again")
@@ -206,8 +228,8 @@ def _load_cached(name: str, split: str, allow_download: bool) -> tuple[torch.Ten
     ensure_available(name, allow_download)
     images_path, labels_path = find_files(name, split)
     images_stem, labels_stem = _FILES[split]
-    images = read_idx(images_path, info.sha256.get(images_stem))
-    labels = read_idx(labels_path, info.sha256.get(labels_stem))
+    images = read_idx(images_path, info.sha256.get(images_stem), info.archive_md5.get(images_stem))
+    labels = read_idx(labels_path, info.sha256.get(labels_stem), info.archive_md5.get(labels_stem))
     expected = _COUNTS[split]
     if images.shape != (expected, 28, 28) or labels.shape != (expected,):
         raise CorruptDataError(

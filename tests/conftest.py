@@ -10,6 +10,13 @@ import torch
 
 from kdviz import config, data, train
 
+REAL_MNIST = data.DATASETS["mnist"]
+
+
+def unchecked(info: data.DatasetInfo) -> data.DatasetInfo:
+    """A data set's description without its checksums, for fake files."""
+    return replace(info, sha256={}, archive_md5={})
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -18,6 +25,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KDVIZ_HOME", str(home))
     monkeypatch.delenv("KDVIZ_DATA", raising=False)
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setitem(data.DATASETS, "mnist", unchecked(REAL_MNIST))  # tests write fake MNIST files
     data._load_cached.cache_clear()
     yield home
     data._load_cached.cache_clear()
@@ -74,7 +82,7 @@ def small_world(isolated_home, monkeypatch):
     """A tiny teacher recipe and a tiny quick profile over fake, learnable Fashion-MNIST files (checksums off)."""
     write_fake_dataset(isolated_home / "data" / "fashion-mnist", learnable=True)
     info = data.DATASETS["fashion-mnist"]
-    monkeypatch.setitem(data.DATASETS, "fashion-mnist", data.DatasetInfo(**{**info.__dict__, "sha256": {}}))
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist", unchecked(info))
     monkeypatch.setitem(train.RECIPES, "teacher", train.Recipe(epochs=3, lr=0.1, batch_size=32, augmentation=False,
                                                                model_kwargs={"width": 4, "hidden": 16}))
     monkeypatch.setitem(config.PROFILES, "quick", replace(config.PROFILES["quick"], train_size=300, test_size=100,

@@ -1,10 +1,13 @@
 """kdviz.data: finding, parsing and verifying IDX files, subsets, batches, augmentation."""
 from __future__ import annotations
 
+import hashlib
+import shutil
+
 import pytest
 import torch
 
-from conftest import idx_bytes, write_fake_dataset
+from conftest import REAL_MNIST, idx_bytes, write_fake_dataset
 from kdviz import config, data
 
 
@@ -217,3 +220,34 @@ def test_profile_split_and_validation_size_errors_name_the_allowed_values():
         data.load_profile_split("fashion-mnist", "val", "quick")
     with pytest.raises(ValueError, match=r"validation size must be an integer in 1..99, got 100"):
         data.validation_indices(torch.arange(100) % 10, 100)
+
+
+def test_mnist_archives_are_checked_against_torchvisions_md5(isolated_home, monkeypatch):
+    monkeypatch.setitem(data.DATASETS, "mnist", REAL_MNIST)
+    assert set(REAL_MNIST.archive_md5) == {stem for pair in data._FILES.values() for stem in pair}
+    write_fake_dataset(isolated_home / "data" / "mnist")  # the right shapes, not MNIST's archives
+    with pytest.raises(data.CorruptDataError, match=r"train-images-idx3-ubyte\.gz does not match its known checksum"):
+        data.load("mnist", "train", allow_download=False)
+
+
+def test_an_archive_that_matches_its_md5_loads(isolated_home, monkeypatch):
+    folder = isolated_home / "data" / "mnist"
+    write_fake_dataset(folder)
+    md5 = {path.name.removesuffix(".gz"): hashlib.md5(path.read_bytes()).hexdigest() for path in folder.glob("*.gz")}
+    monkeypatch.setitem(data.DATASETS, "mnist", data.DatasetInfo(**{**REAL_MNIST.__dict__, "archive_md5": md5}))
+    images, labels = data.load("mnist", "test", allow_download=False)
+    assert images.shape == (10_000, 28, 28) and labels.shape == (10_000,)
+
+
+def test_uncompressed_mnist_cannot_be_verified_and_is_refused(isolated_home, monkeypatch):
+    monkeypatch.setitem(data.DATASETS, "mnist", REAL_MNIST)
+    write_fake_dataset(isolated_home / "data" / "mnist", gz=False)
+    with pytest.raises(data.CorruptDataError, match="cannot be verified.*put the .gz files there"):
+        data.load("mnist", "test", allow_download=False)
+
+
+def test_fashion_mnist_files_in_an_mnist_folder_are_refused(real_fashion_mnist, isolated_home, monkeypatch):
+    monkeypatch.setitem(data.DATASETS, "mnist", REAL_MNIST)
+    shutil.copytree(data.DEBIAN_DIR / "fashion-mnist", isolated_home / "data" / "mnist")
+    with pytest.raises(data.CorruptDataError, match="another data set's file"):
+        data.load("mnist", "train", allow_download=False)

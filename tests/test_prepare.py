@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import write_fake_dataset
+from conftest import unchecked, write_fake_dataset
 from kdviz import __main__ as cli
 from kdviz import cache, config, data, distillation_runs, pack, pareto_runs, pipeline_runs, plan, prepare, runner
 
@@ -34,7 +34,7 @@ home = config.home_dir()
 def fake_data(isolated_home, monkeypatch):
     write_fake_dataset(isolated_home / "data" / "fashion-mnist")
     info = data.DATASETS["fashion-mnist"]
-    monkeypatch.setitem(data.DATASETS, "fashion-mnist", data.DatasetInfo(**{**info.__dict__, "sha256": {}}))
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist", unchecked(info))
     monkeypatch.setattr(data, "DEBIAN_DIR", isolated_home / "no-debian")
     data._load_cached.cache_clear()
     yield isolated_home
