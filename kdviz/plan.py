@@ -2,12 +2,13 @@
 side by side, one core each, before it executes the notebooks (which then only read the cache)."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -142,11 +143,25 @@ class Outcome(NamedTuple):
     error: str | None = None
 
 
-def _quiet_worker(threads: int | None) -> None:
-    """A worker's set-up: no progress bars (the main process shows one per job), and ``threads`` threads."""
-    os.environ["TQDM_DISABLE"] = "1"  # tqdm reads its defaults from TQDM_* variables
+def _worker_threads(threads: int | None) -> None:
+    """A worker's set-up: ``threads`` threads."""
     if threads:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _quiet_workers() -> Iterator[None]:
+    """No progress bars in the workers started meanwhile (the main process shows one per job): they inherit
+    TQDM_DISABLE, which tqdm reads when it is imported, before any set-up of theirs could run."""
+    before = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TQDM_DISABLE"]
+        else:
+            os.environ["TQDM_DISABLE"] = before
 
 
 def default_workers() -> int:
@@ -177,8 +192,8 @@ def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, wo
 
     threads = 1 if config.pick_device().type == "cpu" else None
     order = {job.name: position for position, job in enumerate(job_list)}
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker,
-                             initargs=(threads,)) as pool:
+    with _quiet_workers(), ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_threads,
+                                               initargs=(threads,)) as pool:
         running: dict[Future, tuple[Job, float]] = {}
         try:
             _run_all(pool, ready, waiting, running, order, workers, profile, record)
