@@ -8,9 +8,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 import psutil
+from jupyter_client.client import KernelClient
+from jupyter_core.utils import ensure_async
 from nbclient import NotebookClient
 
 from kdviz import config
@@ -25,6 +28,34 @@ def notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
         raise FileNotFoundError(f"no notebooks in {folder}: run this from a clone of the repository "
                                 "(pip install -e . keeps the notebooks beside the package)")
     return paths
+
+
+def poll_in_slices(channel: object, slice_seconds: float = 1.0) -> None:
+    """Make ``channel.get_msg(timeout)`` wait in slices of ``slice_seconds``, looking again after each: one long wait
+    on a kernel's shell socket can miss a reply that arrives while a cell's widgets talk to the kernel, and then
+    never ends (jupyter/nbclient#312). The deadline of ``timeout`` (None: none) is kept."""
+    wait_once = channel.get_msg
+
+    async def get_msg(timeout: float | None = None) -> dict:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = slice_seconds if deadline is None else max(0.0, min(slice_seconds, deadline - time.monotonic()))
+            try:
+                return await ensure_async(wait_once(timeout=left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    channel.get_msg = get_msg
+
+
+class _Client(NotebookClient):
+    """nbclient's notebook client, waiting for each reply of the kernel in slices (:func:`poll_in_slices`)."""
+
+    async def async_start_new_kernel_client(self) -> KernelClient:
+        kernel_client = await super().async_start_new_kernel_client()
+        poll_in_slices(kernel_client.shell_channel)
+        return kernel_client
 
 
 def _execute_interruptibly(client: NotebookClient) -> None:
@@ -90,8 +121,8 @@ def execute(path: Path, profile: str, *, write: bool = False, timeout: int = 720
     given); write the outputs back into the file if ``write``. Returns the seconds taken and the kernel's peak MB."""
     profile = config.get_profile(profile).name
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(Path(path).parent)}})
+    client = _Client(notebook, timeout=timeout, kernel_name="python3",
+                     resources={"metadata": {"path": str(Path(path).parent)}})
     peaks: list[float] = []
 
     def after_cell(**_) -> None:  # VmHWM only grows, so the last reading is the kernel's peak

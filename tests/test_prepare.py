@@ -1,10 +1,13 @@
 """kdviz.prepare and kdviz.runner: data fetched and shared, notebooks run in a kernel, failures reported."""
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+import time
 from dataclasses import replace
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 import pytest
@@ -325,3 +328,27 @@ def test_into_a_file_is_said_in_the_summary_not_a_traceback(fake_data, tmp_path)
     assert [row["ok"] for row in report] == [False, False]
     assert "--into must be a folder this user can write" in report[0]["detail"]
     assert "some steps failed" in prepare.summary(report, occupied)
+
+
+def test_a_reply_that_a_long_wait_would_miss_is_found_by_waiting_in_slices():
+    class Channel:  # a reply that only a fresh look finds (a long wait on the socket would not wake for it)
+        def __init__(self, found_on_look: int) -> None:
+            self.looks, self.found_on_look, self.timeouts = 0, found_on_look, []
+
+        async def get_msg(self, timeout=None):
+            self.looks += 1
+            self.timeouts.append(timeout)
+            if self.looks >= self.found_on_look:
+                return {"msg_type": "execute_reply"}
+            raise Empty
+
+    channel = Channel(found_on_look=3)
+    runner.poll_in_slices(channel, slice_seconds=0.01)
+    assert asyncio.run(channel.get_msg(timeout=None)) == {"msg_type": "execute_reply"}
+    assert channel.looks == 3 and all(t == 0.01 for t in channel.timeouts)
+    never = Channel(found_on_look=10**9)
+    runner.poll_in_slices(never, slice_seconds=0.01)
+    started = time.monotonic()
+    with pytest.raises(Empty):  # the caller's deadline still holds
+        asyncio.run(never.get_msg(timeout=0.05))
+    assert 0.05 <= time.monotonic() - started < 1 and never.looks >= 3
