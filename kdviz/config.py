@@ -93,7 +93,7 @@ PROFILES = {
         attack_images=1000, attack_epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2)),
     "full": Profile(
         "full", train_size=None, validation_size=5000, test_size=None, max_epochs=None, judges_accuracy_claims=True,
-        latency_min_run_time=0.2,
+        latency_min_run_time=0.5,
         latency_repeats=5, seeds=(0, 1, 2), twin_seeds=(0, 1), twin_epochs=5,
         saliency_images=2000, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
