@@ -129,14 +129,23 @@ def _check_split(split: str) -> str:
     return split
 
 
-def _read_bytes(path: Path) -> bytes:
+def _unreadable(path: Path, error: Exception) -> CorruptDataError:
+    return CorruptDataError(f"{path} cannot be read ({error}); delete it and fetch the data again")
+
+
+def _stored_bytes(path: Path) -> bytes:
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                return handle.read()
         return path.read_bytes()
+    except OSError as error:
+        raise _unreadable(path, error) from error
+
+
+def _content(path: Path, stored: bytes) -> bytes:
+    """A data file's content: its stored bytes, decompressed where it is a ``.gz``."""
+    try:
+        return gzip.decompress(stored) if path.suffix == ".gz" else stored
     except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
-        raise CorruptDataError(f"{path} cannot be read ({error}); delete it and fetch the data again") from error
+        raise _unreadable(path, error) from error
 
 
 def parse_idx(raw: bytes, source: str = "<bytes>") -> torch.Tensor:
@@ -165,18 +174,14 @@ def read_idx(path: Path, expected_sha256: str | None = None, archive_md5: str | 
     """Read and verify one IDX file (``.gz`` or plain): against the SHA-256 of its content where that is known,
     else, for a ``.gz``, against the MD5 of the original archive; a plain file with only an archive checksum known
     cannot be verified and is refused."""
-    if not expected_sha256 and archive_md5:
-        if path.suffix != ".gz":
-            raise CorruptDataError(f"{path} cannot be verified: only the checksums of the original .gz archives are "
-                                   "known for this data set; put the .gz files there instead")
-        try:
-            archive = path.read_bytes()
-        except OSError as error:
-            raise CorruptDataError(f"{path} cannot be read ({error}); delete it and fetch the data again") from error
-        if hashlib.md5(archive, usedforsecurity=False).hexdigest() != archive_md5:
-            raise CorruptDataError(f"{path} does not match its known checksum (the original archive's MD5): it is "
-                                   "corrupt or another data set's file; delete it and fetch it again")
-    raw = _read_bytes(path)
+    if not expected_sha256 and archive_md5 and path.suffix != ".gz":
+        raise CorruptDataError(f"{path} cannot be verified: only the checksums of the original .gz archives are "
+                               "known for this data set; put the .gz files there instead")
+    stored = _stored_bytes(path)
+    if not expected_sha256 and archive_md5 and hashlib.md5(stored, usedforsecurity=False).hexdigest() != archive_md5:
+        raise CorruptDataError(f"{path} does not match its known checksum (the original archive's MD5): it is "
+                               "corrupt or another data set's file; delete it and fetch it again")
+    raw = _content(path, stored)
     if expected_sha256 and hashlib.sha256(raw).hexdigest() != expected_sha256:
         raise CorruptDataError(f"{path} does not match its known checksum: it is corrupt; delete it and fetch it again")
     return parse_idx(raw, str(path))
