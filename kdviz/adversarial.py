@@ -113,7 +113,7 @@ def trained(kind: str, defence: Defence = Defence(), profile: config.Profile | s
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
     profile = config.get_profile(profile)
     T = float(defence.T)
-    split = data.load_profile_split("fashion-mnist", "train", profile)
+    split = data.load_profile_split("fashion-mnist", "train", profile.for_students())
     test = data.load_profile_split("fashion-mnist", "test", profile)
 
     def compute(model: nn.Module) -> dict:
@@ -134,7 +134,7 @@ def trained(kind: str, defence: Defence = Defence(), profile: config.Profile | s
 
     config.seed_everything(defence.seed)
     fresh = models.build("student_cnn", width=defence.width)
-    model, result = cache.cached_model("defence", train.profile_key(profile, kind=kind, **asdict(defence)),
+    model, result = cache.cached_model("defence", train.profile_key(profile, config.STUDENT_FIELDS, kind=kind, **asdict(defence)),
                                        fresh, compute)
     return model.eval(), result
 

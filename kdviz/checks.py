@@ -41,14 +41,15 @@ def claim(statement: str, holds: bool, measured: str | None = None) -> None:
     print(f"{'holds' if holds else 'DOES NOT HOLD'}: {statement}" + (f" [measured: {measured}]" if measured else ""))
 
 
-def accuracy_claim(statement: str, holds: bool, measured: str | None, profile: config.Profile) -> None:
-    """A claim about accuracy that only a profile which trains enough (``judges_accuracy_claims``: the full one)
-    can judge: its verdict there (a test reads it from the committed notebook); in another profile the statement
-    and the values, marked as not claimed."""
-    if profile.judges_accuracy_claims:
+def full_profile_claim(statement: str, holds: bool, measured: str | None, profile: config.Profile,
+                       why: str = "it trains too little") -> None:
+    """A claim that only the full profile (``judges_full_profile_claims``) can judge, ``why`` says: its verdict
+    there (a test reads it from the committed notebook); in another profile the statement and the values, marked as
+    not claimed. Every other claim is a :func:`claim`, judged in both profiles."""
+    if profile.judges_full_profile_claims:
         claim(f"{statement} ({profile.name} profile)", holds, measured)
     else:
-        print(f"not claimed in the {profile.name} profile, which trains too little: {statement}"
+        print(f"not claimed in the {profile.name} profile ({why}): {statement}"
               + (f" [measured: {measured}]" if measured else ""))
 
 

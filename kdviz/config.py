@@ -27,11 +27,15 @@ class Profile:
     name: str
     # data and training (every trained model depends on these: TRAINING_FIELDS)
     train_size: int | None  # images used for training (None: all the training file's but the validation images)
+    reference_train_size: int | None  # images the reference models (the teacher, 00's MLP and 02's tiny net, each
+    # with its own recipe) train on, when more than train_size: quick's teacher must be good enough to teach
+    student_train_size: int | None  # images the students (04, 05's pipelines and defences) train on, when more
+    # than train_size: a student learns from many images cheaply, and "all labels" must be many labels
     validation_size: int  # training-file images held out for every choice (T and alpha, calibration, recipe)
     test_size: int | None  # images used for evaluation (None: all 10,000)
     max_epochs: int | None  # cap on every recipe's epochs (None: the recipe's own)
-    # what the notebooks may claim: whether this profile trains enough to judge claims about accuracy
-    judges_accuracy_claims: bool
+    # what the notebooks may claim: whether this profile judges the claims only the full one can (checks.full_profile_claim)
+    judges_full_profile_claims: bool
     # measurement
     latency_min_run_time: float  # seconds torch.utils.benchmark spends per latency measurement
     latency_repeats: int  # measurements per latency figure: their median is reported with their range
@@ -63,25 +67,40 @@ class Profile:
         """The epochs a recipe gets in this profile."""
         return recipe_epochs if self.max_epochs is None else min(recipe_epochs, self.max_epochs)
 
+    @property
+    def augments(self) -> bool:
+        """Whether runs that augment (flips and shifts) do so: not when epochs are capped, as in quick. Augmentation
+        pays off over many epochs; over quick's two it costs the teacher about two points of test accuracy."""
+        return self.max_epochs is None
+
+    def for_students(self) -> "Profile":
+        """This profile as the students' runs read their training images: ``student_train_size`` of them, if set.
+        Their cache keys name ``student_train_size`` (:data:`STUDENT_FIELDS`), not this profile's fingerprint."""
+        return self if self.student_train_size is None else dataclasses.replace(self, train_size=self.student_train_size)
+
     def timing(self) -> dict:
         """The keyword arguments of every latency measurement (:func:`kdviz.measure.summary`, ``latencies``)."""
         return {"min_run_time": self.latency_min_run_time, "repeats": self.latency_repeats}
 
     def fingerprint(self, *fields: str) -> str:
         """A short hash of the named fields' values, so that a run cached under one setting of them is never read
-        back under another."""
+        back under another. A field outside TRAINING_FIELDS is left out while None (unset), so that adding one
+        keeps every earlier key."""
         unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ValueError(f"fields must be fields of Profile, got unknown {unknown}")
-        values = {name: getattr(self, name) for name in sorted(set(fields))}
+        values = {name: getattr(self, name) for name in sorted(set(fields))
+                  if name in TRAINING_FIELDS or getattr(self, name) is not None}  # unset: keeps earlier keys
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
 
 TRAINING_FIELDS = ("train_size", "validation_size", "test_size", "max_epochs")  # what every trained model and its results depend on
+STUDENT_FIELDS = ("student_train_size",)  # what the students' runs depend on besides (Profile.for_students)
 
 PROFILES = {
     "quick": Profile(
-        "quick", train_size=4000, validation_size=1000, test_size=2000, max_epochs=2, judges_accuracy_claims=False,
+        "quick", train_size=4000, reference_train_size=55000, student_train_size=20000,
+        validation_size=1000, test_size=2000, max_epochs=2, judges_full_profile_claims=False,
         latency_min_run_time=0.05,
         latency_repeats=5, seeds=(0, 1), twin_seeds=(0, 1), twin_epochs=5,
         saliency_images=500, hutchinson_probes=(1, 4, 16, 64, 256, 1024),
@@ -92,7 +111,8 @@ PROFILES = {
         sweep_temperatures=(2.0, 4.0, 8.0), sweep_alphas=(0.5, 0.9), label_counts=(500, 1000, 5000, None),
         attack_images=1000, attack_epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2)),
     "full": Profile(
-        "full", train_size=None, validation_size=5000, test_size=None, max_epochs=None, judges_accuracy_claims=True,
+        "full", train_size=None, reference_train_size=None, student_train_size=None,
+        validation_size=5000, test_size=None, max_epochs=None, judges_full_profile_claims=True,
         latency_min_run_time=0.5,
         latency_repeats=5, seeds=(0, 1, 2), twin_seeds=(0, 1), twin_epochs=5,
         saliency_images=2000, hutchinson_probes=(1, 4, 16, 64, 256, 1024),

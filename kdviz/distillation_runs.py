@@ -37,13 +37,20 @@ class StudentRun:
             raise ValueError(f"labels must be a positive number of images or None, got {self.labels!r}")
 
 
+def student_split(profile: config.Profile | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images (and labels) the students train on: the profile's training split, or its ``student_train_size``
+    images where it sets that (quick)."""
+    return data.load_profile_split("fashion-mnist", "train", config.get_profile(profile).for_students())
+
+
 def teacher_logits(split: str, profile: config.Profile, device: torch.device | str | None = None) -> torch.Tensor:
-    """The cached teacher's logits for the profile's split, themselves cached (weights_only load)."""
+    """The cached teacher's logits for the profile's split ("train": the students' split), themselves cached
+    (weights_only load)."""
     teacher = train.cached_teacher(profile, device)
-    settings = train.teacher_key(profile, split=split)
+    settings = train.teacher_key(profile, config.STUDENT_FIELDS if split == "train" else (), split=split)
 
     def compute() -> torch.Tensor:
-        images, _ = data.load_profile_split("fashion-mnist", split, profile)
+        images, _ = student_split(profile) if split == "train" else data.load_profile_split("fashion-mnist", split, profile)
         return train.predict_logits(teacher, images, device=device)
 
     return cache.cached_tensors("teacher-logits", settings, compute)
@@ -66,7 +73,7 @@ def _bias_for_prior(logits: torch.Tensor, label: int, share: float) -> float:
 def _train(student: nn.Module, run: StudentRun, profile: config.Profile, device: torch.device | str | None,
            progress: bool) -> dict:
     """Train ``student`` (in place) as ``run`` says; its result: accuracy, per-class accuracy, history..."""
-    images, true_labels = data.load_profile_split("fashion-mnist", "train", profile)
+    images, true_labels = student_split(profile)
     test_images, test_labels = data.load_profile_split("fashion-mnist", "test", profile)
     soft = teacher_logits("train", profile, device) if run.method == "distilled" else None
     labels = true_labels.clone()
@@ -99,7 +106,7 @@ def _train(student: nn.Module, run: StudentRun, profile: config.Profile, device:
     result = {"accuracy": float(correct.float().mean()), "validation_accuracy": validation.accuracy,
               "per_class": per_class, "seconds": time.perf_counter() - started, "history": history.records}
     if run.omit_class is not None:  # Hinton et al. section 3: raise the omitted class's bias to its prior
-        all_images, _ = data.load_profile_split("fashion-mnist", "train", profile)
+        all_images, _ = student_split(profile)
         bias = _bias_for_prior(train.predict_logits(student, all_images, device=device), run.omit_class, 0.1)
         corrected = logits.clone()
         corrected[:, run.omit_class] += bias
@@ -140,8 +147,8 @@ def cache_key(profile: config.Profile, settings: dict) -> dict:
     """The cache key of a student's run: a distilled one depends on the teacher's checkpoint, a scratch one only on
     the profile."""
     if settings["method"] == "scratch":
-        return train.profile_key(profile, **settings)
-    return train.teacher_key(profile, **settings)
+        return train.profile_key(profile, config.STUDENT_FIELDS, **settings)
+    return train.teacher_key(profile, config.STUDENT_FIELDS, **settings)
 
 
 def compare_over_seeds(base: StudentRun, seeds: Sequence[int] = (0, 1, 2), profile: config.Profile | str | None = None,

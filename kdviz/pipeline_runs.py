@@ -63,7 +63,7 @@ class Step(NamedTuple):
 def _train(model: nn.Module, run: Pipeline, profile: config.Profile, epochs: int, lr: float, device: torch.device | str | None,
            progress: bool, description: str) -> train.History:
     """Train with the run's loss: the alpha/T loss against the teacher's logits, or cross-entropy on the labels."""
-    split = data.load_profile_split("fashion-mnist", "train", profile)
+    split = distillation_runs.student_split(profile)
     test = data.load_profile_split("fashion-mnist", "test", profile)
     if run.method == "scratch":
         return train.fit(model, split, test, epochs=epochs, lr=lr, seed=run.seed, device=device, progress=progress,

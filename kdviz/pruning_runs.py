@@ -126,7 +126,7 @@ def iterative(profile: config.Profile | str | None = None, method: str = "magnit
         pruned, records = prune.iterative_prune(train.cached_teacher(profile, device), schedule, train_split, test,
                                                 epochs_per_step=profile.epochs(epochs_per_step), lr=lr,
                                                 scores_fn=scores_fn, seed=seed, device=device, progress=progress,
-                                                images_per_step=images_per_step)
+                                                augmentation=profile.augments, images_per_step=images_per_step)
         model.load_state_dict(pruned.state_dict())
         return {"steps": records}
 
@@ -150,7 +150,7 @@ def channel_pruned(profile: config.Profile | str | None = None, amount: float = 
     def compute(model: nn.Module) -> dict:
         before = train.evaluate(model, *test).accuracy
         history = train.fit(model, data.load_profile_split("fashion-mnist", "train", profile), test,
-                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device, progress=progress,
+                            epochs=profile.epochs(epochs), lr=lr, augmentation=profile.augments, device=device, progress=progress,
                             description=f"fine-tune the channel-pruned teacher ({100 * amount:.0f} % fewer channels)")
         return {"accuracy_pruned": before, "accuracy": history.final_test_accuracy}
 

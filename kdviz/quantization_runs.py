@@ -67,7 +67,7 @@ def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int 
         post_training = train.evaluate(quantize.quantize_weights(teacher, bits), *test).accuracy
         trainable = quantize.prepare_qat(teacher, bits)
         history = train.fit(trainable, data.load_profile_split("fashion-mnist", "train", profile), test,
-                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device, progress=progress,
+                            epochs=profile.epochs(epochs), lr=lr, augmentation=profile.augments, device=device, progress=progress,
                             description=f"quantization-aware training, {bits}-bit weights")
         model.load_state_dict(quantize.finish_qat(trainable).state_dict())
         return {"bits": bits, "post_training": post_training, "qat": history.final_test_accuracy,
@@ -89,7 +89,7 @@ def float_finetuned(profile: config.Profile | str | None = None, epochs: int = 2
     def compute(model: nn.Module) -> dict:
         trainable = models.copy_model(train.cached_teacher(profile, device))
         history = train.fit(trainable, data.load_profile_split("fashion-mnist", "train", profile), test,
-                            epochs=profile.epochs(epochs), lr=lr, augmentation=True, device=device, progress=progress,
+                            epochs=profile.epochs(epochs), lr=lr, augmentation=profile.augments, device=device, progress=progress,
                             description="float32 fine-tuning, QAT's control")
         model.load_state_dict(trainable.state_dict())
         return {"accuracy": history.final_test_accuracy, "history": history.records}

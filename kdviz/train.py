@@ -141,10 +141,13 @@ class Recipe:
     augmentation: bool = True
     dataset: str = "fashion-mnist"
     model_kwargs: dict = field(default_factory=dict)
+    train_size: int | None = None  # training images (None: the profile's train_size)
 
     def fingerprint(self) -> str:
-        """A short hash, so a changed recipe never loads an old checkpoint."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        """A short hash, so a changed recipe never loads an old checkpoint. Fields at None are left out, so that a
+        field added with a None default keeps every earlier recipe's hash."""
+        fields = {key: value for key, value in asdict(self).items() if value is not None}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
 
 
 RECIPES: dict[str, Recipe] = {
@@ -154,17 +157,23 @@ RECIPES: dict[str, Recipe] = {
     "mlp": Recipe(epochs=10, lr=0.05, weight_decay=1e-4, augmentation=False),
     "tiny_mlp": Recipe(epochs=10, lr=0.1, weight_decay=1e-4, augmentation=False),  # exact-Hessian OBD (02)
 }
+UNCAPPED = ("mlp", "tiny_mlp")  # recipes cheap enough to run whole in every profile: OBD's tiny net must converge
 
 
 def recipe_for(name: str, profile: config.Profile, epochs: int | None = None) -> Recipe:
-    """The recipe ``name`` is trained with in ``profile``: its own, or with ``epochs`` instead of its epochs (notebook
-    01 trains the teacher and its twins alike on a shorter one), capped by the profile."""
+    """The recipe ``name`` is trained with in ``profile``: its own, on the profile's ``reference_train_size``
+    images, or with ``epochs`` instead of its epochs (notebook 01 trains the teacher and its twins alike on a shorter
+    one) on its ``train_size``; epochs capped (except an :data:`UNCAPPED` recipe's own), and augmentation kept, as
+    the profile says."""
     if name not in RECIPES:
         raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0):
         raise ValueError(f"epochs must be a positive integer or None (the recipe's own), got {epochs!r}")
     recipe = RECIPES[name]
-    return replace(recipe, epochs=profile.epochs(recipe.epochs if epochs is None else epochs))
+    whole = epochs is None and name in UNCAPPED
+    return replace(recipe, epochs=recipe.epochs if whole else profile.epochs(recipe.epochs if epochs is None else epochs),
+                   augmentation=recipe.augmentation and profile.augments,
+                   train_size=profile.reference_train_size if epochs is None else None)
 
 
 def checkpoint_name(name: str, profile: config.Profile, seed: int, epochs: int | None = None) -> str:
@@ -216,7 +225,8 @@ def load_or_train(name: str, seed: int = 0, *, profile: config.Profile | str | N
                     config.seed_everything(seed)  # a failed load may have filled some weights: start afresh
                     model = models.build(name, **recipe.model_kwargs)
     cache.validate_may_compute(f"the {name} model ({profile.name} profile, seed {seed})")
-    train = data.load_profile_split(recipe.dataset, "train", profile, seed=0)
+    images = profile if recipe.train_size is None else replace(profile, train_size=recipe.train_size)
+    train = data.load_profile_split(recipe.dataset, "train", images, seed=0)
     test = data.load_profile_split(recipe.dataset, "test", profile, seed=0)
     history = fit(model, train, test, epochs=recipe.epochs, lr=recipe.lr,
                   batch_size=recipe.batch_size, weight_decay=recipe.weight_decay,

@@ -86,5 +86,6 @@ def small_world(isolated_home, monkeypatch):
     monkeypatch.setitem(train.RECIPES, "teacher", train.Recipe(epochs=3, lr=0.1, batch_size=32, augmentation=False,
                                                                model_kwargs={"width": 4, "hidden": 16}))
     monkeypatch.setitem(config.PROFILES, "quick", replace(config.PROFILES["quick"], train_size=300, test_size=100,
+                                                          reference_train_size=None, student_train_size=None,
                                                           max_epochs=3, latency_min_run_time=0.01, latency_repeats=2))
     return config.get_profile("quick")

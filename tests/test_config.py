@@ -41,6 +41,22 @@ def test_profiles_list_the_same_knobs_and_differ_in_fingerprint():
         quick.fingerprint("saliency")
 
 
+def test_an_unset_field_outside_the_training_fields_leaves_a_key_as_it_was():
+    quick, full = config.get_profile("quick"), config.get_profile("full")
+    assert full.student_train_size is None and full.fingerprint("saliency_images", "student_train_size") \
+        == full.fingerprint("saliency_images")  # the full profile's cached runs keep their keys
+    assert quick.fingerprint("saliency_images", "student_train_size") != quick.fingerprint("saliency_images")
+    no_cap = replace(quick, max_epochs=None)  # a training field is hashed even when None
+    assert no_cap.fingerprint(*config.TRAINING_FIELDS) != quick.fingerprint(*config.TRAINING_FIELDS)
+
+
+def test_quick_trains_its_teacher_and_students_on_more_images_than_its_other_runs_and_never_augments():
+    quick, full = config.get_profile("quick"), config.get_profile("full")
+    assert quick.reference_train_size > quick.student_train_size > quick.train_size
+    assert quick.for_students().train_size == quick.student_train_size and full.for_students() is full
+    assert not quick.augments and full.augments
+
+
 ROOT = Path(config.__file__).parents[1]
 SOURCES = [*ROOT.glob("kdviz/*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py"), *ROOT.glob("notebooks/*.ipynb")]
 

@@ -1,6 +1,8 @@
 """kdviz.distillation_runs: scratch and distilled students on small fake data, cached, with labels and an omitted class."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kdviz import distillation_runs
@@ -26,6 +28,17 @@ def test_omitted_class_gets_a_bias_correction(small_world):
     result = distillation_runs.run_student(run, small_world, device="cpu", progress=False)
     assert result["bias"] >= 0 and len(result["corrected_per_class"]) == 10
     assert result["corrected_per_class"][3] >= result["per_class"][3]
+
+
+def test_students_train_on_the_profile_s_student_images_with_the_teacher_s_logits_for_each(small_world):
+    more = replace(small_world, student_train_size=400)
+    images, labels = distillation_runs.student_split(more)
+    assert len(labels) == 400 and len(distillation_runs.student_split(small_world)[1]) == small_world.train_size
+    assert len(distillation_runs.teacher_logits("train", more, device="cpu")) == 400
+    assert len(distillation_runs.teacher_logits("train", small_world, device="cpu")) == small_world.train_size
+    run = distillation_runs.StudentRun(width=2, method="scratch", epochs=1)
+    assert distillation_runs.cache_key(more, distillation_runs.cache_settings(run)) \
+        != distillation_runs.cache_key(small_world, distillation_runs.cache_settings(run))
 
 
 def test_compare_over_seeds_reports_mean_and_spread(small_world):

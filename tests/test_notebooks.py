@@ -45,9 +45,9 @@ def test_states_at_least_three_checked_claims(notebook):
     assert claims, "state the notebook's lessons as checks.claim over what it measured"
     assert all(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in claims), \
         "a claim's verdict must be compared between the committed run and CI's"
-    assert not any("checks.accuracy_claim(" in c.source for c in claims), \
-        "accuracy claims print differently in the quick profile: keep them out of checked cells"
-    calls = sum(c.source.count("checks.claim(") + c.source.count("checks.accuracy_claim(")
+    assert not any("checks.full_profile_claim(" in c.source for c in claims), \
+        "full-profile claims print differently in the quick profile: keep them out of checked cells"
+    calls = sum(c.source.count("checks.claim(") + c.source.count("checks.full_profile_claim(")
                 for c in notebook.cells if c.cell_type == "code")
     assert calls >= 3
 
@@ -69,7 +69,7 @@ def test_committed_executed_without_errors(notebook):
 
 def test_full_profile_claims_hold_in_the_committed_run():
     """Claims only the full profile can make, read from the committed notebooks: every claim holds, and every
-    accuracy claim was judged there."""
+    full-profile claim was judged there."""
     outputs = _stream_outputs(NOTEBOOKS[0])
     accuracy = float(re.search(r"teacher: ([\d.]+) % test accuracy on 10,000 test images \(full profile", outputs)[1])
     assert accuracy > 93  # notebook 00's "the teacher passes 93 %"
@@ -78,7 +78,7 @@ def test_full_profile_claims_hold_in_the_committed_run():
         assert "DOES NOT HOLD" not in outputs, path.name
         assert "not claimed in the" not in outputs, path.name
         source = "".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        assert outputs.count("(full profile)") >= source.count("checks.accuracy_claim("), path.name
+        assert outputs.count("(full profile)") >= source.count("checks.full_profile_claim("), path.name
 
 
 def _stream_outputs(path) -> str:

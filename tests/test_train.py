@@ -81,6 +81,7 @@ def tiny_mlp_recipe(monkeypatch, isolated_home):
                                                            dataset="mnist", model_kwargs={"hidden": 8}))
     write_fake_dataset(isolated_home / "data" / "mnist")
     monkeypatch.setitem(config.PROFILES, "quick", replace(config.PROFILES["quick"], train_size=200, test_size=100, max_epochs=1,
+                                                          reference_train_size=None, student_train_size=None,
                                                           latency_min_run_time=0.01, latency_repeats=2))
 
 
@@ -131,6 +132,32 @@ def test_prepared_checkpoints_are_read_from_kdviz_data(tiny_mlp_recipe, isolated
 
 def test_recipe_change_changes_the_key():
     assert train.Recipe(epochs=1, lr=0.1).fingerprint() != train.Recipe(epochs=2, lr=0.1).fingerprint()
+    assert train.Recipe(epochs=1, lr=0.1, train_size=100).fingerprint() != train.Recipe(epochs=1, lr=0.1).fingerprint()
+
+
+def test_the_full_profile_trains_every_recipe_as_written():
+    full = config.get_profile("full")
+    for name, recipe in train.RECIPES.items():
+        assert train.recipe_for(name, full) == recipe  # and so its checkpoints keep their names
+
+
+def test_quick_trains_the_reference_models_on_more_images_and_the_small_ones_whole():
+    quick = config.get_profile("quick")
+    teacher, twin = train.recipe_for("teacher", quick), train.recipe_for("teacher", quick, epochs=5)
+    assert teacher.train_size == quick.reference_train_size and teacher.epochs == quick.max_epochs
+    assert twin.train_size is None and twin.epochs == quick.max_epochs  # notebook 01's twins: the profile's images
+    assert not teacher.augmentation and train.RECIPES["teacher"].augmentation
+    for name in train.UNCAPPED:
+        assert train.recipe_for(name, quick).epochs == train.RECIPES[name].epochs > quick.max_epochs
+
+
+def test_load_or_train_trains_on_the_recipe_s_images(tiny_mlp_recipe, isolated_home, monkeypatch):
+    monkeypatch.setitem(config.PROFILES, "quick", replace(config.get_profile("quick"), reference_train_size=150))
+    sizes = []
+    monkeypatch.setattr(train, "fit", lambda model, split, *a, **k: sizes.append(len(split[1])) or train.History([]))
+    train.load_or_train("mlp", profile="quick", device="cpu", progress=False)  # its own recipe: the reference images
+    train.load_or_train("mlp", profile="quick", device="cpu", progress=False, epochs=1)  # another: the profile's
+    assert sizes == [150, config.get_profile("quick").train_size]
 
 
 def test_a_changed_training_field_never_loads_the_old_checkpoint(tiny_mlp_recipe, isolated_home, monkeypatch):
