@@ -114,15 +114,21 @@ def one_shot_curve(model: nn.Module, sparsities: Sequence[float], test: train.Sp
 
 def sensitivity(model: nn.Module, sparsities: Sequence[float], test: train.Split,
                 progress: bool = True) -> dict[str, list[float]]:
-    """Accuracy when only one layer is pruned (by magnitude) to each sparsity: {layer: [accuracy, ...]}."""
+    """Accuracy when only one layer is pruned (by magnitude) to each sparsity: {layer: [accuracy, ...]}. Nothing
+    pruned is the same model for every layer: it is evaluated once."""
     layers = list(models.prunable_layers(model))
     curves: dict[str, list[float]] = {name: [] for name in layers}
+    unpruned: float | None = None
     bar = tqdm(total=len(layers) * len(sparsities), desc="sensitivity", disable=not progress)
     for name in layers:
         for amount in sparsities:
-            pruned = copy_model(model)
-            torch_prune.l1_unstructured(dict(pruned.named_modules())[name], "weight", amount=validate_amount(amount))
-            curves[name].append(train.evaluate(pruned, *test).accuracy)
+            if validate_amount(amount) == 0:
+                unpruned = train.evaluate(model, *test).accuracy if unpruned is None else unpruned
+                curves[name].append(unpruned)
+            else:
+                pruned = copy_model(model)
+                torch_prune.l1_unstructured(dict(pruned.named_modules())[name], "weight", amount=amount)
+                curves[name].append(train.evaluate(pruned, *test).accuracy)
             bar.update()
     bar.close()
     return curves

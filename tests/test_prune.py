@@ -87,6 +87,8 @@ def test_one_shot_curve_and_sensitivity_evaluate_each_level():
     assert curve[2]["accuracy"] < curve[0]["accuracy"]
     curves = prune.sensitivity(model, [0.0, 0.99], test_split, progress=False)
     assert list(curves) == ["1", "3"] and all(len(c) == 2 for c in curves.values())
+    assert curves["1"][0] == curves["3"][0] == pytest.approx(curve[0]["accuracy"])  # nothing pruned: the model
+    assert curves["1"][1] < curves["1"][0]
 
 
 def test_iterative_pruning_reaches_the_schedule_and_keeps_the_zeros():
