@@ -19,21 +19,22 @@ def saliency_images(profile: config.Profile | str | None = None) -> train.Split:
     return data.subset(images, labels, profile.saliency_images, seed=0)
 
 
-def teacher_saliency(profile: config.Profile | str | None = None, method: str = "fisher") -> prune.Scores:
+def teacher_saliency(profile: config.Profile | str | None = None, method: str = "fisher",
+                     progress: bool = True) -> prune.Scores:
     """OBD saliencies of the teacher's weights (cached): h_kk w_k² / 2 with the Hessian diagonal by ``method``."""
     profile = config.get_profile(profile)
     teacher = train.cached_teacher(profile)
     images, labels = saliency_images(profile)
     settings = train.teacher_key(profile, ("saliency_images",), method=method, images=len(labels))
     return cache.cached_tensors("teacher-saliency", settings,
-                                lambda: obd.obd_saliency(teacher, images, labels, method))
+                                lambda: obd.obd_saliency(teacher, images, labels, method, progress=progress))
 
 
 TINY_ESTIMATES = {"Gauss-Newton": "gauss-newton", "Fisher (sampled labels)": "fisher",
                   "Hutchinson, 100 probes": "hutchinson"}
 
 
-def tiny_hessian(profile: config.Profile | str | None = None) -> dict:
+def tiny_hessian(profile: config.Profile | str | None = None, progress: bool = True) -> dict:
     """Notebook 02's tiny net on the saliency images, cached: {"exact": its exact Hessian diagonal, "estimates":
     {name: the diagonal by each method of ``TINY_ESTIMATES``}, "convergence": obd.hutchinson_convergence's rows
     at ``profile.hutchinson_probes``} (about 1,400 Hessian-vector products and an exact diagonal)."""
@@ -43,7 +44,8 @@ def tiny_hessian(profile: config.Profile | str | None = None) -> dict:
 
     def compute() -> dict:
         exact = obd.exact_diagonal(tiny, images, labels)
-        estimates = {name: obd.hessian_diagonal(tiny, images, labels, method) for name, method in TINY_ESTIMATES.items()}
+        estimates = {name: obd.hessian_diagonal(tiny, images, labels, method, progress=progress)
+                     for name, method in TINY_ESTIMATES.items()}
         convergence = obd.hutchinson_convergence(tiny, images, labels, exact, probes=profile.hutchinson_probes)
         return {"exact": exact, "estimates": estimates, "convergence": convergence}
 
@@ -57,7 +59,8 @@ def magnitudes(model: nn.Module) -> prune.Scores:
     return {name: layer.weight.detach().abs() for name, layer in models.prunable_layers(model).items()}
 
 
-def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[float] | None = None) -> dict:
+def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[float] | None = None,
+             progress: bool = True) -> dict:
     """Test accuracy after one-shot pruning of the teacher: by magnitude (global and per layer) and by OBD saliency
     (global), cached."""
     profile = config.get_profile(profile)
@@ -65,25 +68,27 @@ def one_shot(profile: config.Profile | str | None = None, sparsities: Sequence[f
 
     def compute() -> dict:
         teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
-        return {"magnitude (global)": prune.one_shot_curve(teacher, sparsities, test, description="magnitude"),
-                "magnitude (per layer)": prune.one_shot_curve(teacher, sparsities, test, scope="layer",
+        return {"magnitude (global)": prune.one_shot_curve(teacher, sparsities, test, progress=progress,
+                                                           description="magnitude"),
+                "magnitude (per layer)": prune.one_shot_curve(teacher, sparsities, test, scope="layer", progress=progress,
                                                               description="magnitude per layer"),
-                "OBD (global)": prune.one_shot_curve(teacher, sparsities, test, scores=teacher_saliency(profile),
-                                                     description="OBD")}
+                "OBD (global)": prune.one_shot_curve(teacher, sparsities, test, progress=progress, description="OBD",
+                                                     scores=teacher_saliency(profile, progress=progress))}
 
     curves = ["magnitude (global)", "magnitude (per layer)", "OBD (global)"]
     settings = train.teacher_key(profile, ("saliency_images",), sparsities=list(sparsities), curves=curves)
     return cache.cached_result("one-shot", settings, compute)
 
 
-def loss_prediction(profile: config.Profile | str | None = None, fractions: Sequence[float] | None = None) -> dict:
+def loss_prediction(profile: config.Profile | str | None = None, fractions: Sequence[float] | None = None,
+                    progress: bool = True) -> dict:
     """OBD's Fig. 1b on the teacher: predicted against measured training-loss increase, deleting in OBD's order
     and in magnitude's (cached)."""
     profile = config.get_profile(profile)
     fractions = fractions or profile.loss_fractions
 
     def compute() -> dict:
-        teacher, scores = train.cached_teacher(profile), teacher_saliency(profile)
+        teacher, scores = train.cached_teacher(profile), teacher_saliency(profile, progress=progress)
         images, labels = saliency_images(profile)
         return {"obd": obd.predicted_against_actual(teacher, scores, fractions, images, labels),
                 "magnitude": obd.predicted_against_actual(teacher, scores, fractions, images, labels,
@@ -93,14 +98,14 @@ def loss_prediction(profile: config.Profile | str | None = None, fractions: Sequ
 
 
 def sensitivity(profile: config.Profile | str | None = None,
-                sparsities: Sequence[float] | None = None) -> dict:
+                sparsities: Sequence[float] | None = None, progress: bool = True) -> dict:
     """Accuracy when only one of the teacher's layers is pruned (cached): {"sparsities": [...], layer: [...]}."""
     profile = config.get_profile(profile)
     sparsities = sparsities or profile.sensitivity_sparsities
 
     def compute() -> dict:
         teacher, test = train.cached_teacher(profile), data.load_profile_split("fashion-mnist", "test", profile)
-        return {"sparsities": list(sparsities), **prune.sensitivity(teacher, sparsities, test)}
+        return {"sparsities": list(sparsities), **prune.sensitivity(teacher, sparsities, test, progress=progress)}
 
     return cache.cached_result("sensitivity", train.teacher_key(profile, sparsities=list(sparsities)), compute)
 
