@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     prepare_parser.add_argument("--notebooks", nargs="*", default=[], metavar="NN",
                                 help="only the notebooks whose names start with these (e.g. 00 02)")
     prepare_parser.add_argument("--no-download", action="store_true", help="only look for local copies of the data")
-    prepare_parser.add_argument("--workers", type=_positive, help="jobs side by side (default: one per core on a "
-                                                                   "CPU, one on a GPU)")
+    prepare_parser.add_argument("--workers", type=_positive, help="jobs, then notebooks, side by side (default: one "
+                                                                   "per core on a CPU, one on a GPU)")
     prepare_parser.add_argument("--pack", type=Path, metavar="FILE", help="also write everything prepared into "
                                                                           "one archive, for python -m kdviz unpack")
     unpack_parser = commands.add_parser("unpack", help="verify a prepared archive and write its files")

@@ -37,7 +37,7 @@ class Profile:
     # what the notebooks may claim: whether this profile judges the claims only the full one can (checks.full_profile_claim)
     judges_full_profile_claims: bool
     # measurement
-    latency_min_run_time: float  # seconds torch.utils.benchmark spends per latency measurement
+    latency_min_run_time: float  # seconds each latency measurement runs for
     latency_repeats: int  # measurements per latency figure: their median is reported with their range
     # seeds
     seeds: tuple[int, ...]  # seeds of experiments that report a mean and a spread (04, 05)

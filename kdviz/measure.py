@@ -4,6 +4,9 @@ from __future__ import annotations
 import io
 import logging
 import statistics
+import timeit
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -11,7 +14,6 @@ import torch
 from torch import nn
 
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # quiet "no CUDA runtime" on CPU builds
-from torch.utils import benchmark  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from kdviz import models as zoo  # noqa: E402  (summary's argument is called models)
@@ -64,11 +66,10 @@ def macs(model: nn.Module, input_shape: tuple[int, ...] = (1, *zoo.INPUT_SHAPE))
 
 def latency_ms(model: nn.Module, batch_size: int = 1, *, min_run_time: float = 0.5,
                input_shape: tuple[int, ...] = zoo.INPUT_SHAPE, threads: int | None = None) -> float:
-    """Median CPU time of one forward pass at ``batch_size``, in milliseconds (``torch.utils.benchmark``): one
-    measurement. To compare models, use :func:`latencies`, which repeats it and gives the spread."""
-    _check_timing(batch_size, min_run_time)
-    cpu_model = zoo.copy_model(model).cpu().eval()
-    return _timer(cpu_model, batch_size, input_shape, threads).blocked_autorange(min_run_time=min_run_time).median * 1e3
+    """Median CPU time of one forward pass at ``batch_size``, in milliseconds: one measurement, as
+    :func:`latencies` takes it. To compare models, use :func:`latencies`, which repeats it and gives the spread."""
+    return latencies({"model": model}, batch_size, repeats=1, min_run_time=min_run_time, input_shape=input_shape,
+                     threads=threads)["model"].median
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,46 @@ def latencies(models: dict[str, nn.Module], batch_size: int = 1, *, repeats: int
     timers = {name: _timer(zoo.copy_model(model).cpu().eval(), batch_size, input_shape, threads)
               for name, model in models.items()}
     samples: dict[str, list[float]] = {name: [] for name in timers}
-    for _ in range(repeats):
-        for name, timer in timers.items():
-            samples[name].append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+    with _torch_threads(threads):
+        calls = {name: _calls_per_block(timer, min_run_time) for name, timer in timers.items()}
+        for _ in range(repeats):
+            for name, timer in timers.items():
+                samples[name].append(_measure_ms(timer, calls[name], min_run_time))
     return {name: Latency(statistics.median(values), min(values), max(values), repeats)
             for name, values in samples.items()}
+
+
+def _calls_per_block(timer: timeit.Timer, min_run_time: float) -> int:
+    """Forward passes per timed block, after two passes of warm-up (the first ones pick kernels and allocate):
+    enough for about a tenth of ``min_run_time``, so that a measurement holds about ten blocks and the timer's own
+    overhead (a microsecond) is negligible. Chosen once per model, where ``torch.utils.benchmark``'s
+    ``blocked_autorange`` estimates it again before every measurement, which costs about as much as measuring."""
+    timer.timeit(2)
+    one_pass = timer.timeit(1)
+    return max(1, int(min_run_time / 10 / max(one_pass, 1e-9)))
+
+
+def _measure_ms(timer: timeit.Timer, calls: int, min_run_time: float) -> float:
+    """One measurement: blocks of ``calls`` forward passes until ``min_run_time`` seconds have passed; the median
+    block's time per pass, in milliseconds (``blocked_autorange``'s statistic)."""
+    per_pass, spent = [], 0.0
+    while spent < min_run_time:
+        block = timer.timeit(calls)
+        per_pass.append(block / calls)
+        spent += block
+    return statistics.median(per_pass) * 1e3
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``threads`` meanwhile (None: as they are)."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _check_timing(batch_size: int, min_run_time: float) -> None:
@@ -121,15 +157,18 @@ def _check_timing(batch_size: int, min_run_time: float) -> None:
         raise ValueError(f"min_run_time must be a positive, finite number of seconds, got {min_run_time!r}")
 
 
-def _timer(cpu_model: nn.Module, batch_size: int, input_shape: tuple[int, ...], threads: int | None) -> benchmark.Timer:
-    """A warmed-up timer of one forward pass (the first calls pick kernels and allocate)."""
+def _timer(cpu_model: nn.Module, batch_size: int, input_shape: tuple[int, ...], threads: int | None) -> timeit.Timer:
+    """A timer of one forward pass without gradients (Python's ``timeit``: the clock is ``time.perf_counter``, and
+    the garbage collector waits while a block runs)."""
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-    timer = benchmark.Timer(stmt="with torch.no_grad(): model(x)",
-                            globals={"model": cpu_model, "x": torch.randn(batch_size, *input_shape), "torch": torch},
-                            num_threads=threads or torch.get_num_threads())
-    timer.timeit(3)
-    return timer
+    images = torch.randn(batch_size, *input_shape)
+
+    def forward() -> None:
+        with torch.no_grad():
+            cpu_model(images)
+
+    return timeit.Timer(forward)
 
 
 def profile_model(model: nn.Module, *, accuracy: float | None = None, min_run_time: float = 0.5, repeats: int = 5,

@@ -180,9 +180,10 @@ def readme_section(results: dict) -> str:
     return "\n".join([
         README_START,
         f"Measured by `scripts/readme_results.py` in the {results['profile']} profile on {results['machine']}, "
-        f"PyTorch {results['torch']}; each latency is the median of repeated `torch.utils.benchmark` measurements "
-        "on the CPU (their lowest and highest are in docs/results.json). A star marks the models on the Pareto front "
-        "of that cost (no other model is at most as costly and at least as accurate, and strictly better in one).",
+        f"PyTorch {results['torch']}; each latency is the median of repeated measurements on the CPU, each timing "
+        "blocks of forward passes with Python's `timeit` (their lowest and highest are in docs/results.json). A star "
+        "marks the models on the Pareto front of that cost (no other model is at most as costly and at least as "
+        "accurate, and strictly better in one).",
         "",
         markdown(results["rows"]),
         "",

@@ -1,12 +1,14 @@
-"""Prepare a machine, or a shared folder for a room, before a workshop: fetch and verify the data, train and cache
-every model and result the notebooks use (side by side, a job per core), then run every notebook once in the
-chosen profile (``python -m kdviz prepare``), and optionally pack it all into one archive. Safe to interrupt and
-run again: every file is written whole, and what is cached is not computed twice."""
+"""Prepare a machine, or a shared folder for a room, before a workshop (``python -m kdviz prepare``): fetch and
+verify the data, train and cache every model and result the notebooks use (side by side, a job per core), then
+run every notebook once in the chosen profile (side by side too, a kernel per core), and optionally pack it all
+into one archive. Safe to interrupt and run again: every file is written whole, and what is cached is not
+computed twice."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import queue
 import signal
 import tempfile
 import threading
@@ -53,9 +55,10 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
             allow_download: bool = True, progress: bool = True, workers: int | None = None,
             pack: Path | None = None, jobs: Sequence[plan.Job] | None = None) -> list[dict]:
     """Fetch the data, train and cache what the notebooks use (:mod:`kdviz.plan`'s jobs, ``workers`` side by side),
-    then run the notebooks, which now only read the cache; with ``pack``, write everything they used into one
-    archive (:mod:`kdviz.pack`). One report row per step: {"step", "ok", "detail", "seconds"}. ``jobs`` replaces
-    the plan's jobs for the chosen notebooks (an empty list: the notebooks compute what they need themselves).
+    then run the notebooks (``workers`` side by side too), which now only read the cache; with ``pack``, write
+    everything they used into one archive (:mod:`kdviz.pack`). One report row per step: {"step", "ok", "detail",
+    "seconds"}. ``jobs`` replaces the plan's jobs for the chosen notebooks (an empty list: the notebooks compute
+    what they need themselves).
 
     With ``into`` the checkpoints, results and data go to that folder (laid out for ``KDVIZ_DATA``), not to
     ``KDVIZ_HOME``. A missing data set stops the run, since no notebook can work without it; a failing job or
@@ -140,14 +143,14 @@ def _prepare(profile: config.Profile, into: Path | None, notebooks: Sequence[Pat
         with runner.environment(**variables):
             chosen = _jobs_for(profile, paths) if jobs is None else list(jobs)
             report += _run_jobs(chosen, profile, workers, progress)
-            for path in tqdm(paths, desc=f"notebooks ({profile.name} profile)", unit="notebook", disable=not progress):
-                report.append(_execute(path, profile, into or config.home_dir()))
-            used = cache.used_files(ledger)
+            report += _execute_all(paths, profile, into or config.home_dir(), workers, progress, Path(scratch))
+            ledgers = [ledger, *sorted(Path(scratch).glob("ledger-*.txt"))]  # the jobs', then each notebook's
+            used = list(dict.fromkeys(entry for path in ledgers for entry in cache.used_files(path)))
             if into is not None:
                 report.append(_gather(into, used))
             report.append(_verify(into or config.home_dir(), used))
             if pack is not None and all(row["ok"] for row in report):
-                report.append(_pack(pack, profile, cache.used_files(ledger)))
+                report.append(_pack(pack, profile, used))
             elif pack is not None:  # an archive missing a failed step's files would mislead the room it is handed to
                 report.append({"step": f"pack: {pack}", "ok": False, "seconds": 0.0,
                                "detail": "not written, since a step above failed"})
@@ -231,19 +234,70 @@ def _cached_files(home: Path) -> set[Path]:
 CELL_TIMEOUT = 900  # seconds: after the jobs, every cell only reads the cache
 
 
-def _execute(path: Path, profile: config.Profile, home: Path) -> dict:
-    """Run a notebook; its row says how many cached files it had to make itself (none, when the plan covers it).
-    A cell that never returns (nbclient can wait forever after a widget cell: jupyter/nbclient#312) is given
-    ``CELL_TIMEOUT`` seconds, and the notebook one more try."""
+def _execute_all(paths: list[Path], profile: config.Profile, home: Path, workers: int | None, progress: bool,
+                 scratch: Path) -> list[dict]:
+    """Run the notebooks ``workers`` side by side (on the CPU each kernel gets its share of the cores), the earliest
+    first; a report row per notebook, in notebook order. Ctrl-C kills every running kernel at once and starts no
+    other notebook. Each kernel notes the cached files it uses in a ledger of its own in ``scratch``."""
+    if not paths:
+        return []
+    workers = max(1, min(workers or plan.default_workers(), len(paths)))
+    on_cpu = config.pick_device().type == "cpu"
+    shares = {"OMP_NUM_THREADS": str(max(1, config.available_cores() // workers))} if workers > 1 and on_cpu else {}
     before = _cached_files(home)
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for position, path in enumerate(paths):
+        pending.put((position, path))
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    stopping = threading.Event()
+
+    def work() -> None:
+        while not stopping.is_set():
+            try:
+                position, path = pending.get_nowait()
+            except queue.Empty:
+                return
+            ledger = scratch / f"ledger-{position:02d}.txt"
+            try:
+                row = _execute(path, profile, home, before, {**shares, config.LEDGER_VARIABLE: str(ledger)}, ledger)
+            except BaseException as error:  # Ctrl-C's kill, or anything else: the waiting thread hears of it
+                row = {"step": f"notebook: {path.name}", "ok": False, "seconds": 0.0, "detail": _last_line(error)}
+            finished.put((position, row))
+
+    for number in range(workers):
+        threading.Thread(target=work, name=f"notebooks {number}", daemon=True).start()
+    rows: dict[int, dict] = {}
+    with tqdm(total=len(paths), desc=f"notebooks ({profile.name} profile)", unit="notebook",
+              disable=not progress) as bar:
+        try:
+            while len(rows) < len(paths):
+                try:
+                    position, row = finished.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                rows[position] = row
+                bar.update()
+        except KeyboardInterrupt:
+            stopping.set()
+            runner.stop_all()
+            raise
+    return [rows[position] for position in range(len(paths))]
+
+
+def _execute(path: Path, profile: config.Profile, home: Path, before: set[Path], variables: dict[str, str],
+             ledger: Path) -> dict:
+    """Run a notebook; its row says how many cached files it had to make itself (none, when the plan covers it):
+    those its ``ledger`` names that were not in ``home`` ``before`` the notebooks ran. A cell that never returns
+    (nbclient can wait forever after a widget cell: jupyter/nbclient#312) is given ``CELL_TIMEOUT`` seconds, and
+    the notebook one more try."""
     try:
         try:
-            seconds, _ = runner.execute(path, profile.name, home=home, timeout=CELL_TIMEOUT)
+            seconds, _ = runner.execute(path, profile.name, home=home, timeout=CELL_TIMEOUT, variables=variables)
             retried = ""
         except CellTimeoutError:
-            seconds, _ = runner.execute(path, profile.name, home=home, timeout=CELL_TIMEOUT)
+            seconds, _ = runner.execute(path, profile.name, home=home, timeout=CELL_TIMEOUT, variables=variables)
             retried = f" (second try: the first waited {CELL_TIMEOUT} s on a cell)"
-        made = len(_cached_files(home) - before)
+        made = len({home / entry for entry in cache.used_files(ledger) if (home / entry).is_file()} - before)
         detail = "ran from the cache" if not made else f"ran, and computed {made} cached files itself"
         return {"step": f"notebook: {path.name}", "ok": True, "seconds": seconds, "detail": detail + retried}
     except Exception as error:  # a notebook may fail in any way; say which and how, and go on

@@ -58,29 +58,52 @@ class _Client(NotebookClient):
         return kernel_client
 
 
-def _execute_interruptibly(client: NotebookClient) -> None:
-    """``client.execute()``, with Ctrl-C stopping it at once: the client runs in a thread of its own (where nbclient
-    does not take over SIGINT, which it would otherwise turn into an unexplained failure of the cell), and Ctrl-C in
-    this thread kills the kernel and raises KeyboardInterrupt here."""
+_RUNNING: set[NotebookClient] = set()  # notebooks executing now, in any thread (stop_all's list)
+_RUNNING_LOCK = threading.Lock()
+
+
+def _kill_kernel(client: NotebookClient) -> None:
+    process = getattr(getattr(getattr(client, "km", None), "provisioner", None), "process", None)
+    if process is not None:
+        process.kill()
+
+
+def stop_all() -> None:
+    """Kill the kernel of every notebook executing now, in this thread or another (Ctrl-C during notebooks run
+    side by side); each :func:`execute` then fails at once."""
+    with _RUNNING_LOCK:
+        clients = list(_RUNNING)
+    for client in clients:
+        _kill_kernel(client)
+
+
+def _execute_interruptibly(client: NotebookClient, variables: dict[str, str]) -> None:
+    """``client.execute()`` in a kernel whose environment adds ``variables``, with Ctrl-C stopping it at once: the
+    client runs in a thread of its own (where nbclient does not take over SIGINT, which it would otherwise turn into
+    an unexplained failure of the cell), and Ctrl-C in this thread kills the kernel and raises KeyboardInterrupt
+    here."""
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            client.execute()
+            client.execute(env={**os.environ, **variables})
         except BaseException as error:  # handed to the caller's thread as it is
             failure.append(error)
 
     worker = threading.Thread(target=run, name="notebook", daemon=True)
+    with _RUNNING_LOCK:
+        _RUNNING.add(client)
     worker.start()
     try:
         while worker.is_alive():
             worker.join(0.2)
     except KeyboardInterrupt:
-        process = getattr(getattr(getattr(client, "km", None), "provisioner", None), "process", None)
-        if process is not None:
-            process.kill()
+        _kill_kernel(client)
         worker.join(30)
         raise
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(client)
     if failure:
         raise failure[0]
 
@@ -115,10 +138,12 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def execute(path: Path, profile: str, *, write: bool = False, timeout: int = 7200,
-            home: Path | None = None) -> tuple[float, float | None]:
-    """Run every cell of the notebook in a new kernel (``KDVIZ_PROFILE=profile``, and ``KDVIZ_HOME=home`` if
-    given); write the outputs back into the file if ``write``. Returns the seconds taken and the kernel's peak MB."""
+def execute(path: Path, profile: str, *, write: bool = False, timeout: int = 7200, home: Path | None = None,
+            variables: dict[str, str] | None = None) -> tuple[float, float | None]:
+    """Run every cell of the notebook in a new kernel (``KDVIZ_PROFILE=profile``, ``KDVIZ_HOME=home`` if given,
+    and any other ``variables`` in its environment; this process's own is left alone, so notebooks can run side by
+    side from threads); write the outputs back into the file if ``write``. Returns the seconds taken and the
+    kernel's peak MB."""
     profile = config.get_profile(profile).name
     notebook = nbformat.read(path, as_version=4)
     client = _Client(notebook, timeout=timeout, kernel_name="python3",
@@ -131,11 +156,11 @@ def execute(path: Path, profile: str, *, write: bool = False, timeout: int = 720
             peaks.append(reading)
 
     client.on_cell_executed = after_cell
-    variables = {config.PROFILE_VARIABLE: profile, **({config.HOME_VARIABLE: str(home)} if home else {})}
-    with environment(**variables):
-        started = time.perf_counter()
-        _execute_interruptibly(client)
-        seconds = time.perf_counter() - started
+    kernel_variables = {**(variables or {}), config.PROFILE_VARIABLE: profile,
+                        **({config.HOME_VARIABLE: str(home)} if home else {})}
+    started = time.perf_counter()
+    _execute_interruptibly(client, kernel_variables)
+    seconds = time.perf_counter() - started
     if write:
         nbformat.write(notebook, path)
     return seconds, max(peaks, default=None)

@@ -106,6 +106,18 @@ def test_latencies_repeat_each_measurement_and_give_the_range():
         measure.latencies({"mlp": models.build("mlp")}, repeats=0)
 
 
+def test_latencies_agree_with_torch_benchmark_and_keep_the_thread_count():
+    from torch.utils import benchmark
+    model, images = models.build("teacher").eval(), torch.randn(32, *models.INPUT_SHAPE)
+    before = torch.get_num_threads()
+    ours = measure.latencies({"teacher": model}, 32, repeats=5, min_run_time=0.05, threads=1)["teacher"]
+    assert torch.get_num_threads() == before
+    timer = benchmark.Timer("with torch.no_grad(): model(x)", globals={"model": model, "x": images, "torch": torch},
+                            num_threads=1)
+    reference = sorted(timer.blocked_autorange(min_run_time=0.05).median * 1e3 for _ in range(5))[2]
+    assert 0.7 < ours.median / reference < 1.4  # the same statistic, measured twice on a machine that may be busy
+
+
 def test_a_latency_is_faster_slower_or_not_measurably_different():
     baseline = measure.Latency(median=10.0, low=9.0, high=11.0, repeats=5)
     assert measure.Latency(5.0, 4.5, 5.5, 5).against(baseline) == "2.00x faster"

@@ -25,12 +25,14 @@ def _notebook(folder, name: str, source: str):
 
 
 MARKER = """
-import os, pathlib
-from kdviz import config
-home = config.home_dir()
-(home / "results").mkdir(parents=True, exist_ok=True)
-(home / "results" / f"ran-{config.get_profile().name}").write_text("yes")
+from kdviz import cache, config
+cache.cached_result("ran", {"profile": config.get_profile().name}, lambda: {"ran": True})
 """
+
+
+def _ran(home, profile: str = "quick") -> bool:
+    """Whether a MARKER notebook ran in ``profile`` with ``home`` as its KDVIZ_HOME."""
+    return (home / "results" / f"ran-{cache.key({'profile': profile})}.json").is_file()
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def test_prepare_into_a_folder_makes_a_read_only_kdviz_data(fake_data, tmp_path,
     assert [row["ok"] for row in report] == [True, True, True, True, True], report
     assert [row["step"].split()[0] for row in report] == ["data:", "notebook:", "gather", "verify", "total"]
     assert "computed 1 cached files itself" in report[1]["detail"]
-    assert (shared / "results" / "ran-quick").read_text() == "yes"  # the kernel wrote into the shared folder
+    assert _ran(shared)  # the kernel wrote into the shared folder
     files = sorted(p.name for p in (shared / "fashion-mnist").iterdir())
     assert files == sorted(p.name for p in (fake_data / "data" / "fashion-mnist").iterdir())
     assert all(p.stat().st_mode & stat.S_IROTH for p in (shared / "fashion-mnist").iterdir())
@@ -81,7 +83,7 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(fake_data, tmp_
     assert "not written" in report[-2]["detail"] and not archive.exists()
     assert "this cell is broken" in report[1]["detail"]
     assert "failed" in prepare.summary(report)
-    assert (fake_data / "results" / "ran-quick").is_file()
+    assert _ran(fake_data)
 
 
 def test_missing_data_stops_with_the_way_to_get_it(isolated_home, monkeypatch, tmp_path):
@@ -279,46 +281,54 @@ def test_verify_names_what_does_not_load(tmp_path):
 
 
 CTRL_C_RUN = """
-import sys
+import sys, time
 from pathlib import Path
+import psutil
 from kdviz import prepare
-notebooks = [Path(sys.argv[1]), Path(sys.argv[2])]
+workers, notebooks = int(sys.argv[1]), [Path(name) for name in sys.argv[2:]]
 try:
-    print(prepare.summary(prepare.prepare("quick", notebooks=notebooks, allow_download=False, progress=False, jobs=[])))
+    print(prepare.summary(prepare.prepare("quick", notebooks=notebooks, allow_download=False, progress=False, jobs=[],
+                                          workers=workers)))
 except prepare.Interrupted as stopped:
     print(prepare.summary(stopped.report))
+    time.sleep(1)  # a killed kernel is gone within this
+    left = [child for child in psutil.Process().children(recursive=True) if child.status() != psutil.STATUS_ZOMBIE]
+    print(f"kernels left running: {len(left)}")
     sys.exit(130)
 """
 
 
-def test_ctrl_c_stops_prepare_at_once_and_says_how_to_resume(real_fashion_mnist, isolated_home, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_prepare_at_once_and_says_how_to_resume(real_fashion_mnist, isolated_home, tmp_path, workers):
     import signal
     import subprocess
     import sys
-    import time
 
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    started = tmp_path / "started"
-    slow = _notebook(notebooks, "00_slow.ipynb", f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
-                                                 "time.sleep(60)")
-    after = _notebook(notebooks, "01_after.ipynb", MARKER)
+    started = [tmp_path / f"started-{number}" for number in range(workers)]
+    slow = [_notebook(notebooks, f"0{number}_slow.ipynb", f"import pathlib, time\n"
+                      f"pathlib.Path({str(path)!r}).touch()\ntime.sleep(60)")
+            for number, path in enumerate(started)]
+    after = _notebook(notebooks, f"0{workers}_after.ipynb", MARKER)
     script = tmp_path / "run.py"
     script.write_text(CTRL_C_RUN)
     environment = {**os.environ, "KDVIZ_HOME": str(isolated_home), "KDVIZ_PROFILE": "quick"}
-    process = subprocess.Popen([sys.executable, str(script), str(slow), str(after)], env=environment,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen([sys.executable, str(script), str(workers), *map(str, slow), str(after)],
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
     deadline = time.monotonic() + 120
-    while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+    while not all(path.exists() for path in started) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
-    assert started.exists(), process.communicate()[0]
+    assert all(path.exists() for path in started), process.communicate()[0]
     pressed = time.monotonic()
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    os.kill(process.pid, signal.SIGINT)  # to prepare alone (Ctrl-C in a terminal reaches the kernels too)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
-    assert time.monotonic() - pressed < 30  # at once, not after the 60 s cell
+    assert time.monotonic() - pressed < 30  # at once, not after the 60 s cells
     assert "stopped by Ctrl-C" in output and "run the same command again" in output
-    assert not (isolated_home / "results" / "ran-quick").exists()  # the next notebook never started
+    assert not _ran(isolated_home)  # the next notebook never started
+    assert "kernels left running: 0" in output  # every running kernel was stopped, not left sleeping
 
 
 def test_into_a_file_is_said_in_the_summary_not_a_traceback(fake_data, tmp_path):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from conftest import striped_images, write_fake_dataset
-from kdviz import config, models, train
+from kdviz import config, data, models, train
 
 
 def test_fit_learns_and_records_history():
@@ -36,6 +36,19 @@ def test_evaluate_matches_a_hand_count():
     assert result.accuracy == pytest.approx((labels == 0).float().mean().item())
     expected_loss = nn.functional.cross_entropy(torch.zeros(100, 10).index_fill_(1, torch.tensor([0]), 5.0), labels)
     assert result.loss == pytest.approx(expected_loss.item(), rel=1e-5)
+
+
+def test_predictions_run_channels_last_and_hand_the_model_back_as_it_came():
+    model = models.build("teacher").eval()
+    images = torch.randint(0, 256, (40, 28, 28), dtype=torch.uint8)
+    with torch.no_grad():
+        reference = model(data.normalize(images))  # in the layout it came in
+    logits = train.predict_logits(model, images)
+    torch.testing.assert_close(logits, reference, rtol=1e-4, atol=1e-4)
+    assert all(p.is_contiguous() for p in model.parameters())
+    model.to(memory_format=torch.channels_last)  # as fit holds it while it evaluates each epoch
+    train.predict_logits(model, images)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_bad_fit_arguments_are_named():
