@@ -173,11 +173,14 @@ def default_workers() -> int:
 
 
 def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, workers: int | None = None,
-        progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        progress: Callable[[Outcome], None] | None = None,
+        spare: Callable[[int], None] | None = None) -> list[Outcome]:
     """Run the jobs, each after the one it waits for, ``workers`` at a time in separate processes (one thread
     each on the CPU); of the jobs ready to run, the earliest in ``job_list`` goes first, so the notebooks' runs
     finish in notebook order. A job that fails is reported and the jobs waiting for it are skipped; the others
-    still run. Returns an :class:`Outcome` per job, in the order they ended."""
+    still run. ``progress`` hears of each job as it ends; ``spare`` of how many workers have no job ready for them,
+    after each round of starting jobs, and ``workers`` at the end. Returns an :class:`Outcome` per job, in the
+    order they ended."""
     profile = config.get_profile(profile)
     workers = workers or default_workers()
     names = {job.name for job in job_list}
@@ -196,18 +199,21 @@ def run(job_list: Sequence[Job], profile: config.Profile | str | None = None, wo
                                                initargs=(threads,)) as pool:
         running: dict[Future, tuple[Job, float]] = {}
         try:
-            _run_all(pool, ready, waiting, running, order, workers, profile, record)
+            _run_all(pool, ready, waiting, running, order, workers, profile, record, spare or (lambda count: None))
         except KeyboardInterrupt:  # Ctrl-C: stop the workers now, not when their jobs end (nothing is half-written)
             for future in running:
                 future.cancel()
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
             raise
+    if spare:
+        spare(workers)
     return outcomes
 
 
 def _run_all(pool: ProcessPoolExecutor, ready: list[Job], waiting: list[Job], running: dict, order: dict[str, int],
-             workers: int, profile: config.Profile, record: Callable[[Outcome], None]) -> None:
+             workers: int, profile: config.Profile, record: Callable[[Outcome], None],
+             spare: Callable[[int], None]) -> None:
     """:func:`run`'s loop: submit the earliest ready jobs, record each as it ends, release the jobs waiting for it."""
     names_in_plan = set(order)
     finished_names: set[str] = set()
@@ -216,6 +222,7 @@ def _run_all(pool: ProcessPoolExecutor, ready: list[Job], waiting: list[Job], ru
         while ready and len(running) < workers:
             job = ready.pop(0)
             running[pool.submit(run_job, job, profile)] = (job, time.perf_counter())
+        spare(workers - len(running))
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in finished:
             job, submitted = running.pop(future)

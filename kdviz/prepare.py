@@ -1,8 +1,8 @@
 """Prepare a machine, or a shared folder for a room, before a workshop (``python -m kdviz prepare``): fetch and
-verify the data, train and cache every model and result the notebooks use (side by side, a job per core), then
-run every notebook once in the chosen profile (side by side too, a kernel per core), and optionally pack it all
-into one archive. Safe to interrupt and run again: every file is written whole, and what is cached is not
-computed twice."""
+verify the data, train and cache every model and result the notebooks use (side by side, a job per core), run
+every notebook once in the chosen profile (each as soon as the jobs it reads are done and a core is free of jobs),
+and optionally pack it all into one archive. Safe to interrupt and run again: every file is written whole, and
+what is cached is not computed twice."""
 from __future__ import annotations
 
 import hashlib
@@ -55,10 +55,10 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
             allow_download: bool = True, progress: bool = True, workers: int | None = None,
             pack: Path | None = None, jobs: Sequence[plan.Job] | None = None) -> list[dict]:
     """Fetch the data, train and cache what the notebooks use (:mod:`kdviz.plan`'s jobs, ``workers`` side by side),
-    then run the notebooks (``workers`` side by side too), which now only read the cache; with ``pack``, write
-    everything they used into one archive (:mod:`kdviz.pack`). One report row per step: {"step", "ok", "detail",
-    "seconds"}. ``jobs`` replaces the plan's jobs for the chosen notebooks (an empty list: the notebooks compute
-    what they need themselves).
+    and run each notebook once the jobs it reads are done (then it only reads the cache) and a worker has no job
+    to run, at most ``workers`` at a time; with ``pack``, write everything they used into one archive
+    (:mod:`kdviz.pack`). One report row per step: {"step", "ok", "detail", "seconds"}. ``jobs`` replaces the
+    plan's jobs for the chosen notebooks (an empty list: the notebooks compute what they need themselves).
 
     With ``into`` the checkpoints, results and data go to that folder (laid out for ``KDVIZ_DATA``), not to
     ``KDVIZ_HOME``. A missing data set stops the run, since no notebook can work without it; a failing job or
@@ -142,8 +142,8 @@ def _prepare(profile: config.Profile, into: Path | None, notebooks: Sequence[Pat
                      **({config.HOME_VARIABLE: str(into)} if into else {})}
         with runner.environment(**variables):
             chosen = _jobs_for(profile, paths) if jobs is None else list(jobs)
-            report += _run_jobs(chosen, profile, workers, progress)
-            report += _execute_all(paths, profile, into or config.home_dir(), workers, progress, Path(scratch))
+            report += _run_everything(chosen, paths, profile, into or config.home_dir(), workers, progress,
+                                      Path(scratch))
             ledgers = [ledger, *sorted(Path(scratch).glob("ledger-*.txt"))]  # the jobs', then each notebook's
             used = list(dict.fromkeys(entry for path in ledgers for entry in cache.used_files(path)))
             if into is not None:
@@ -169,8 +169,27 @@ def _jobs_for(profile: config.Profile, paths: list[Path]) -> list[plan.Job]:
         chosen |= needed
 
 
-def _run_jobs(chosen: list[plan.Job], profile: config.Profile, workers: int | None, progress: bool) -> list[dict]:
-    """Run the jobs side by side; a report row per job."""
+def _run_everything(chosen: list[plan.Job], paths: list[Path], profile: config.Profile, home: Path,
+                    workers: int | None, progress: bool, scratch: Path) -> list[dict]:
+    """Run the jobs side by side, and each notebook once the jobs it reads have ended and a worker has no job ready
+    for it, so the first notebooks run while the last jobs train; a report row per job, then one per notebook."""
+    workers = max(1, workers or plan.default_workers())
+    names = {job.name for job in chosen}
+    needs = {path: {job.name for job in _jobs_for(profile, [path])} & names for path in paths}
+    notebooks = _Notebooks(needs, profile, home, workers, scratch, progress)
+    try:
+        rows = _run_jobs(chosen, profile, workers, progress, notebooks)
+        notebooks.jobs_over(workers)
+        return rows + notebooks.rows()
+    except KeyboardInterrupt:
+        notebooks.stop()
+        raise
+
+
+def _run_jobs(chosen: list[plan.Job], profile: config.Profile, workers: int, progress: bool,
+              notebooks: "_Notebooks") -> list[dict]:
+    """Run the jobs side by side, telling ``notebooks`` of each job's end and of the workers to spare; a report row
+    per job."""
     if not chosen:
         return []
     bar = tqdm(total=len(chosen), desc=f"training ({profile.name} profile)", unit="job", disable=not progress)
@@ -179,9 +198,10 @@ def _run_jobs(chosen: list[plan.Job], profile: config.Profile, workers: int | No
     def finished(outcome: plan.Outcome) -> None:
         rows.append({"step": f"job: {outcome.name}", "ok": outcome.error is None, "seconds": outcome.seconds,
                      "detail": _last_line(outcome.error) if outcome.error else "trained or computed, cached"})
+        notebooks.job_ended(outcome.name)
         bar.update()
 
-    plan.run(chosen, profile, workers, progress=finished)
+    plan.run(chosen, profile, workers, progress=finished, spare=notebooks.jobs_over)
     bar.close()
     return rows
 
@@ -234,54 +254,86 @@ def _cached_files(home: Path) -> set[Path]:
 CELL_TIMEOUT = 900  # seconds: after the jobs, every cell only reads the cache
 
 
-def _execute_all(paths: list[Path], profile: config.Profile, home: Path, workers: int | None, progress: bool,
-                 scratch: Path) -> list[dict]:
-    """Run the notebooks ``workers`` side by side (on the CPU each kernel gets its share of the cores), the earliest
-    first; a report row per notebook, in notebook order. Ctrl-C kills every running kernel at once and starts no
-    other notebook. Each kernel notes the cached files it uses in a ledger of its own in ``scratch``."""
-    if not paths:
-        return []
-    workers = max(1, min(workers or plan.default_workers(), len(paths)))
-    on_cpu = config.pick_device().type == "cpu"
-    shares = {"OMP_NUM_THREADS": str(max(1, config.available_cores() // workers))} if workers > 1 and on_cpu else {}
-    before = _cached_files(home)
-    pending: queue.SimpleQueue = queue.SimpleQueue()
-    for position, path in enumerate(paths):
-        pending.put((position, path))
-    finished: queue.SimpleQueue = queue.SimpleQueue()
-    stopping = threading.Event()
+class _Notebooks:
+    """The notebooks, run in threads of their own, each as soon as the jobs it ``needs`` have ended and a worker is
+    spare (no job ready for it); at most ``workers`` at a time, the earliest ready first. On the CPU each kernel gets
+    its share of the cores. Each kernel notes the cached files it uses in a ledger of its own in ``scratch``."""
 
-    def work() -> None:
-        while not stopping.is_set():
+    def __init__(self, needs: dict[Path, set[str]], profile: config.Profile, home: Path, workers: int, scratch: Path,
+                 progress: bool) -> None:
+        self.needs, self.profile, self.home, self.scratch = needs, profile, home, scratch
+        self.positions = {path: position for position, path in enumerate(needs)}
+        on_cpu = config.pick_device().type == "cpu"
+        cores = max(1, config.available_cores() // workers)
+        self.variables = {"OMP_NUM_THREADS": str(cores)} if workers > 1 and on_cpu else {}
+        self.pending, self.ended, self.spare, self.running = list(needs), set(), 0, 0
+        self.changed = threading.Condition()
+        self.stopping = threading.Event()
+        self.finished: queue.SimpleQueue = queue.SimpleQueue()
+        self.bar = tqdm(total=len(needs), desc=f"notebooks ({profile.name} profile)", unit="notebook",
+                        disable=not progress or not needs)
+        for number in range(min(workers, len(needs))):
+            threading.Thread(target=self._work, name=f"notebooks {number}", daemon=True).start()
+
+    def job_ended(self, name: str) -> None:
+        with self.changed:
+            self.ended.add(name)
+            self.changed.notify_all()
+
+    def jobs_over(self, spare: int) -> None:
+        """``spare`` workers have no job to run (all of them, once the jobs are over)."""
+        with self.changed:
+            self.spare = spare
+            self.changed.notify_all()
+
+    def _next(self) -> Path | None:
+        """The next notebook to run, once one may start; None when none is left or Ctrl-C stops the run."""
+        with self.changed:
+            while not self.stopping.is_set():
+                ready = [path for path in self.pending if self.needs[path] <= self.ended]
+                if not self.pending:
+                    return None
+                if ready and self.running < self.spare:
+                    self.pending.remove(ready[0])
+                    self.running += 1
+                    return ready[0]
+                self.changed.wait(0.5)
+        return None
+
+    def _work(self) -> None:
+        while (path := self._next()) is not None:
+            position = self.positions[path]
+            ledger = self.scratch / f"ledger-{position:02d}.txt"
             try:
-                position, path = pending.get_nowait()
-            except queue.Empty:
-                return
-            ledger = scratch / f"ledger-{position:02d}.txt"
-            try:
-                row = _execute(path, profile, home, before, {**shares, config.LEDGER_VARIABLE: str(ledger)}, ledger)
+                row = _execute(path, self.profile, self.home, _cached_files(self.home),
+                               {**self.variables, config.LEDGER_VARIABLE: str(ledger)}, ledger)
             except BaseException as error:  # Ctrl-C's kill, or anything else: the waiting thread hears of it
                 row = {"step": f"notebook: {path.name}", "ok": False, "seconds": 0.0, "detail": _last_line(error)}
-            finished.put((position, row))
+            with self.changed:
+                self.running -= 1
+                self.changed.notify_all()
+            self.finished.put((position, row))
 
-    for number in range(workers):
-        threading.Thread(target=work, name=f"notebooks {number}", daemon=True).start()
-    rows: dict[int, dict] = {}
-    with tqdm(total=len(paths), desc=f"notebooks ({profile.name} profile)", unit="notebook",
-              disable=not progress) as bar:
-        try:
-            while len(rows) < len(paths):
-                try:
-                    position, row = finished.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                rows[position] = row
-                bar.update()
-        except KeyboardInterrupt:
-            stopping.set()
-            runner.stop_all()
-            raise
-    return [rows[position] for position in range(len(paths))]
+    def rows(self) -> list[dict]:
+        """Wait for every notebook; a report row per notebook, in notebook order."""
+        rows: dict[int, dict] = {}
+        while len(rows) < len(self.needs):
+            try:
+                position, row = self.finished.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            rows[position] = row
+            self.bar.update()
+        self.bar.close()
+        return [rows[position] for position in range(len(self.needs))]
+
+    def stop(self) -> None:
+        """Ctrl-C: start no other notebook, and kill every running kernel at once."""
+        self.stopping.set()
+        with self.changed:
+            self.changed.notify_all()
+        runner.stop_all()
+        self.bar.close()
 
 
 def _execute(path: Path, profile: config.Profile, home: Path, before: set[Path], variables: dict[str, str],

@@ -225,6 +225,40 @@ def test_ready_jobs_run_in_the_plans_order_not_the_order_they_became_ready(monke
     assert started == ["00 first", "01 waits for the first", "02 free", "03 free"]
 
 
+def test_the_plan_tells_how_many_workers_have_no_job_ready(monkeypatch):
+    spare = []
+    monkeypatch.setattr(plan, "ProcessPoolExecutor", _InlinePool)
+    monkeypatch.setattr(plan, "run_job", lambda job, profile: 0.0)
+    jobs = [plan.Job("00 first", "train", "f"), plan.Job("01 waits for the first", "train", "f", after="00 first")]
+    plan.run(jobs, "quick", workers=2, spare=spare.append)
+    assert spare == [1, 1, 2]  # one job at a time can run, then both workers are free
+
+
+def test_a_notebook_starts_once_its_jobs_have_ended_and_a_worker_is_spare(tmp_path, monkeypatch):
+    started = []
+
+    def execute(path, profile, home, before, variables, ledger):
+        started.append(path.name)
+        return {"step": f"notebook: {path.name}", "ok": True, "seconds": 0.0, "detail": "ran"}
+
+    monkeypatch.setattr(prepare, "_execute", execute)
+    waits, free = tmp_path / "00_waits.ipynb", tmp_path / "01_free.ipynb"
+    notebooks = prepare._Notebooks({waits: {"00 job"}, free: set()}, config.get_profile("quick"), tmp_path, 1,
+                                   tmp_path, progress=False)
+    time.sleep(0.3)
+    assert started == []  # the jobs hold every worker
+    notebooks.jobs_over(1)
+    deadline = time.monotonic() + 5
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert started == ["01_free.ipynb"]  # the other one waits for its job
+    notebooks.job_ended("00 job")
+    rows = notebooks.rows()
+    assert started == ["01_free.ipynb", "00_waits.ipynb"]
+    assert [row["step"] for row in rows] == ["notebook: 00_waits.ipynb", "notebook: 01_free.ipynb"]
+
+
 class _InlinePool:
     """A pool that runs each job when it is submitted, in this process."""
 
