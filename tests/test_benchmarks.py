@@ -22,3 +22,10 @@ def test_layout_and_threads_smoke_run():
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "CL / NCHW (1t)" in result.stdout and "student_cnn" in result.stdout
+
+
+def test_measurement_cost_smoke_run():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "measurement_cost.py"), "--models", "mlp",
+                             "--min-run-time", "0.01", "--repeats", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "torch / kdviz" in result.stdout and "default / CL" in result.stdout
