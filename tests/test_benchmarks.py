@@ -29,3 +29,10 @@ def test_measurement_cost_smoke_run():
                              "--min-run-time", "0.01", "--repeats", "1"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "torch / kdviz" in result.stdout and "default / CL" in result.stdout
+
+
+def test_teacher_width_smoke_run(real_fashion_mnist):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "teacher_width.py"), "--widths", "8", "4",
+                             "--epochs", "1", "--images", "500"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "width 8:" in result.stdout and "width 4:" in result.stdout and "the first width's time" in result.stdout
