@@ -86,7 +86,7 @@ def _execute_interruptibly(client: NotebookClient, variables: dict[str, str]) ->
 
     def run() -> None:
         try:
-            client.execute(env={**os.environ, **variables})
+            client.execute(env=callers_folders({**os.environ, **variables}))
         except BaseException as error:  # handed to the caller's thread as it is
             failure.append(error)
 
@@ -106,6 +106,16 @@ def _execute_interruptibly(client: NotebookClient, variables: dict[str, str]) ->
             _RUNNING.discard(client)
     if failure:
         raise failure[0]
+
+
+PATH_VARIABLES = (config.HOME_VARIABLE, config.DATA_VARIABLE, config.LEDGER_VARIABLE)
+
+
+def callers_folders(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with relative folders made absolute against this process's folder: a kernel runs in its notebook's
+    folder, where a relative ``KDVIZ_HOME`` would name another place than the one the caller (and ``info``) means."""
+    return {name: str(Path(value).expanduser().absolute()) if name in PATH_VARIABLES and value else value
+            for name, value in env.items()}
 
 
 def kernel_peak_rss_mb(client: NotebookClient) -> float | None:

@@ -105,6 +105,23 @@ def test_runner_sets_the_profile_and_restores_the_environment(tmp_path, monkeypa
         runner.notebooks(tmp_path / "nowhere")
 
 
+def test_relative_folders_are_the_callers_not_the_kernels(tmp_path, monkeypatch):
+    """A kernel runs in its notebook's folder: a relative KDVIZ_HOME or KDVIZ_DATA must still mean the folder the
+    caller named, where the summary and ``info`` look."""
+    caller = tmp_path / "caller"
+    (caller / "shared").mkdir(parents=True)
+    monkeypatch.chdir(caller)
+    monkeypatch.setenv(config.HOME_VARIABLE, "home")
+    monkeypatch.setenv(config.DATA_VARIABLE, "shared")
+    (tmp_path / "notebooks").mkdir()
+    path = _notebook(tmp_path / "notebooks", "00_where.ipynb",
+                     "from kdviz import config\nprint(config.home_dir())\nprint(config.shared_data_dir())")
+    runner.execute(path, "quick", write=True)
+    printed = nbformat.read(path, as_version=4).cells[0].outputs[0]["text"].split()
+    assert printed == [str(caller / "home"), str(caller / "shared")]
+    assert os.environ[config.HOME_VARIABLE] == "home"  # this process's own environment is left as it was
+
+
 def test_cli_selects_notebooks_by_number(monkeypatch, capsys):
     assert cli.main(["prepare", "--notebooks", "99"]) == 2
     assert "no notebook starts with ['99']" in capsys.readouterr().err
