@@ -254,10 +254,10 @@ def load(name: str = "fashion-mnist", split: str = "train", allow_download: bool
 
 def subset(images: torch.Tensor, labels: torch.Tensor, size: int | None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A deterministic, class-balanced subset of ``size`` examples (None or >= N: everything, in order)."""
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+        raise ValueError(f"size must be a positive integer or None, got {size!r}")
     if size is None or size >= len(labels):
         return images, labels
-    if not isinstance(size, int) or size <= 0:
-        raise ValueError(f"size must be a positive integer or None, got {size!r}")
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(labels), generator=generator)
     classes = int(labels.max()) + 1
@@ -335,7 +335,7 @@ def batches(
 
     Yields (x, y), or (x, y, e) when ``extra`` (one row per image, e.g. a teacher's logits) is given.
     """
-    if not isinstance(batch_size, int) or batch_size <= 0:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if len(images) != len(labels) or (extra is not None and len(extra) != len(labels)):
         lengths = [len(images), len(labels)] + ([len(extra)] if extra is not None else [])

@@ -111,7 +111,7 @@ def hutchinson_diagonal(model: nn.Module, images: torch.Tensor, labels: torch.Te
                         batch_size: int = 1024, seed: int = 0, progress: bool = True) -> Diagonal:
     """Hutchinson's estimator of the Hessian diagonal, E[z * Hz] over Rademacher vectors z (Hessian-vector products
     by double backward). Unbiased, but each entry is noisy and can come out negative."""
-    if not isinstance(probes, int) or probes <= 0:
+    if isinstance(probes, bool) or not isinstance(probes, int) or probes <= 0:
         raise ValueError(f"probes must be a positive integer, got {probes!r}")
     model.eval()
     params = [p for p in model.parameters()]

@@ -98,7 +98,7 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
     images: they are left out of the training accuracy. ``test`` is evaluated every ``evaluate_every`` epochs
     and after the last.
     """
-    if not isinstance(epochs, int) or epochs <= 0:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdviz import calibration, config, distill, models, prune, quantize
+from kdviz import calibration, config, data, distill, models, obd, prune, quantize, train
 
 
 def test_the_widest_float32_range_quantizes_to_finite_values():
@@ -40,6 +40,21 @@ def test_a_range_that_is_not_finite_is_named(low, high):
     (lambda: calibration.calibrate(torch.tensor([1.0, float("nan")]), 8, "mse"), "values must be finite"),
 ])
 def test_bad_arguments_are_named(call, words):
+    with pytest.raises(ValueError, match=words):
+        call()
+
+
+IMAGES, LABELS = torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.long)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: next(data.batches(IMAGES, LABELS, True)), "batch_size must be a positive integer"),
+    (lambda: data.subset(IMAGES, LABELS, True), "size must be a positive integer or None"),
+    (lambda: data.subset(IMAGES, LABELS, 2.5), "size must be a positive integer or None"),
+    (lambda: train.fit(torch.nn.Linear(784, 10), (IMAGES, LABELS), epochs=True, lr=0.1), "epochs must be a positive"),
+    (lambda: obd.hutchinson_diagonal(torch.nn.Linear(784, 10), IMAGES, LABELS, probes=True), "probes must be a positive"),
+])
+def test_a_boolean_is_not_a_size(call, words):
     with pytest.raises(ValueError, match=words):
         call()
 
