@@ -18,7 +18,7 @@ fi
 command -v chromium >/dev/null 2>&1 && export KDVIZ_REQUIRE_BROWSER=1
 
 echo "== ruff: lint and import order"
-.venv/bin/ruff check kdviz tests scripts benchmarks notebooks
+.venv/bin/ruff check kdviz tests scripts benchmarks notebooks solutions
 echo "== lint-imports: kdviz's layers (pyproject.toml)"
 .venv/bin/lint-imports --no-cache
 

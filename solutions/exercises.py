@@ -1,0 +1,115 @@
+"""Reference answers to the notebooks' checked exercises, for instructors: each function is what a learner writes in
+place of ``raise NotImplementedError``, under the same name. ``SOLUTIONS`` maps each check of ``kdviz.checks`` to
+its answer; the test command runs every one through its check (tests/test_solutions.py).
+
+Paste one into the notebook's exercise cell, or import it:
+``from solutions.exercises import conv2d_parameters``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kdviz import checks
+
+
+# --- 00 why compress ------------------------------------------------------------------------------------------------
+def conv2d_parameters(in_channels: int, out_channels: int, kernel_size: int, bias: bool) -> int:
+    """One k x k x M filter per output channel, plus one bias each if there are biases."""
+    return out_channels * in_channels * kernel_size ** 2 + (out_channels if bias else 0)
+
+
+def conv2d_macs(in_channels: int, out_channels: int, kernel_size: int, size: int) -> int:
+    """Each of the N x size² outputs sums k² x M products."""
+    return kernel_size ** 2 * in_channels * out_channels * size ** 2
+
+
+# --- 01 efficient architectures ---------------------------------------------------------------------------------------
+def separable_macs(in_channels: int, out_channels: int, kernel_size: int, size: int) -> int:
+    """Depthwise: k² per input channel and position; pointwise: M per output channel and position."""
+    return (kernel_size ** 2 * in_channels + in_channels * out_channels) * size ** 2
+
+
+def separable_block(in_channels: int, out_channels: int, kernel_size: int) -> nn.Module:
+    """A depthwise k x k convolution (groups = M) that keeps the size, then a 1x1 convolution, no biases."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, in_channels, kernel_size, padding=kernel_size // 2, groups=in_channels, bias=False),
+        nn.Conv2d(in_channels, out_channels, 1, bias=False),
+    )
+
+
+# --- 02 pruning -------------------------------------------------------------------------------------------------------
+def magnitude_mask(weight: torch.Tensor, amount: float) -> torch.Tensor:
+    """0 for the round(amount x numel) weights of smallest |w|, 1 elsewhere."""
+    mask = torch.ones_like(weight)
+    count = round(amount * weight.numel())
+    if count:
+        smallest = torch.topk(weight.abs().flatten(), count, largest=False).indices
+        mask.view(-1)[smallest] = 0
+    return mask
+
+
+def obd_saliency(weight: torch.Tensor, hessian_diagonal: torch.Tensor) -> torch.Tensor:
+    """The loss increase OBD predicts for deleting each weight alone: h_kk w_k² / 2."""
+    return hessian_diagonal * weight ** 2 / 2
+
+
+# --- 03 quantization --------------------------------------------------------------------------------------------------
+def my_quantize(x: torch.Tensor, scale: float, zero_point: int, qmin: int, qmax: int) -> torch.Tensor:
+    """Round to the grid, shift by the zero point, clamp to the integer range."""
+    return torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
+
+
+def my_scale(x: torch.Tensor, bits: int) -> tuple[float, int]:
+    """[min(x, 0), max(x, 0)] onto 0 .. 2^bits - 1: the step, and the code that stands for 0."""
+    low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    qmax = 2 ** bits - 1
+    scale = max((high - low) / qmax, torch.finfo(torch.float32).eps)
+    return scale, int(min(max(round(-low / scale), 0), qmax))
+
+
+# --- 04 knowledge distillation ------------------------------------------------------------------------------------------
+def my_soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
+    """The softmax of the logits divided by T."""
+    return torch.softmax(logits / T, dim=-1)
+
+
+def my_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                         T: float, alpha: float) -> torch.Tensor:
+    """alpha T² KL(teacher || student, both softened by T) + (1 - alpha) CE(student, labels), batch means."""
+    soft = nn.functional.kl_div(torch.log_softmax(student_logits / T, dim=-1), torch.softmax(teacher_logits / T, dim=-1),
+                                reduction="batchmean")
+    return alpha * T ** 2 * soft + (1 - alpha) * nn.functional.cross_entropy(student_logits, labels)
+
+
+# --- 05 better together -----------------------------------------------------------------------------------------------
+def my_pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Cheapest first (the more accurate first among equal costs), keep each point more accurate than all before."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def my_fgsm_step(x: torch.Tensor, gradient: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """One step of size epsilon in the direction of the gradient's sign, kept in the pixel range."""
+    return torch.clamp(x + epsilon * gradient.sign(), 0, 1)
+
+
+SOLUTIONS = {
+    checks.check_conv2d_parameters: conv2d_parameters,
+    checks.check_conv2d_macs: conv2d_macs,
+    checks.check_separable_macs: separable_macs,
+    checks.check_separable_block: separable_block,
+    checks.check_magnitude_mask: magnitude_mask,
+    checks.check_obd_saliency: obd_saliency,
+    checks.check_quantize: my_quantize,
+    checks.check_scale: my_scale,
+    checks.check_soft_targets: my_soft_targets,
+    checks.check_distillation_loss: my_distillation_loss,
+    checks.check_pareto_front: my_pareto_front,
+    checks.check_fgsm_step: my_fgsm_step,
+}
