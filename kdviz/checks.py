@@ -2,6 +2,7 @@
 hint."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune as torch_prune
 
-from kdviz import architectures, config, distill, measure, quantize
+from kdviz import architectures, config, distill, integer_linear, measure, models, quantize, train
 from kdviz.pareto import pareto_front
 
 # ==============================================================================================================
@@ -278,6 +279,58 @@ def check_obd_saliency(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
     return CheckResult(False, f"Your saliency differs from h_kk w_k² / 2. Hint: {hint}")
 
 
+def check_channels_before_linear(fn: Callable[..., tuple[nn.Module, nn.Module, nn.Module]], model: nn.Sequential,
+                                 images: torch.Tensor) -> CheckResult:
+    """Notebook 02: ``fn(conv, norm, linear, keep)`` rebuilds the model's last convolution, its batch norm and the
+    linear layer after the flatten with only the output channels ``keep``. Checked on ``images`` (normalized, a
+    batch): the smaller layers compute what the original ones compute with the other channels silenced, and hold
+    exactly the parameters those channels leave."""
+    layers = list(model)
+    last_conv = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
+    linear_at = next(i for i, m in enumerate(layers) if isinstance(m, nn.Linear) and i > last_conv)
+    conv, norm, linear = layers[last_conv], layers[last_conv + 1], layers[linear_at]
+    if not isinstance(norm, nn.BatchNorm2d):
+        raise ValueError("model must have a BatchNorm2d right after its last Conv2d, like the teacher")
+    between = nn.Sequential(*layers[last_conv + 2:linear_at]).eval()  # ReLU, pooling, flatten (dropout off)
+    keep = conv.weight.detach().abs().sum(dim=(1, 2, 3)).argsort(descending=True)[: conv.out_channels // 2].sort().values
+    with torch.no_grad():
+        inputs = nn.Sequential(*layers[:last_conv]).eval()(images)
+        silence = torch.zeros(conv.out_channels)
+        silence[keep] = 1
+        expected = linear(between(norm.eval()(conv(inputs)) * silence[None, :, None, None]))
+    result, failure = _call(fn, *[copy.deepcopy(layer) for layer in (conv, norm, linear)], keep.clone())
+    if failure is not None:
+        return failure
+    if not (isinstance(result, tuple) and len(result) == 3 and all(isinstance(m, nn.Module) for m in result)):
+        return CheckResult(False, "Return the three rebuilt layers as a tuple: (conv, norm, linear).")
+    smaller_conv, smaller_norm, smaller_linear = result
+    try:
+        with torch.no_grad():
+            got = smaller_linear(between(smaller_norm.eval()(smaller_conv(inputs))))
+    except Exception as error:  # the learner's layers may not fit together; say how
+        positions = linear.in_features // conv.out_channels
+        return CheckResult(False, f"Your layers fail on the teacher's activations with {type(error).__name__}: {error}. "
+                                  f"Hint: after Flatten, channel c owns the {positions} consecutive inputs "
+                                  f"c*{positions} .. (c+1)*{positions}-1 of the linear layer: keep those columns.")
+    kept_parameters = (sum(p.numel() for p in conv.parameters()) + sum(p.numel() for p in norm.parameters())) \
+        * len(keep) // conv.out_channels + linear.out_features * (linear.in_features * len(keep) // conv.out_channels) \
+        + (linear.out_features if linear.bias is not None else 0)
+    have = sum(p.numel() for m in result for p in m.parameters())
+    if got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4):
+        if have != kept_parameters:
+            return CheckResult(False, f"The outputs are right, but your layers hold {have:,} parameters where the "
+                                      f"kept channels need {kept_parameters:,}: drop the removed channels' weights.")
+        before = sum(p.numel() for m in (conv, norm, linear) for p in m.parameters())
+        return CheckResult(True, f"Your layers compute what the teacher computes with those channels silenced, with "
+                                 f"{have:,} parameters instead of {before:,}.")
+    hint = ("copy the batch norm's running_mean and running_var for the kept channels too, not only its weight and "
+            "bias." if torch.equal(smaller_norm.running_mean, torch.zeros_like(smaller_norm.running_mean)) else
+            "keep the conv's filters keep (dim 0), the norm's entries keep, and for the linear layer the columns of "
+            "each kept channel, in the order of keep.")
+    return CheckResult(False, f"Your smaller layers compute something else than the original with the other channels "
+                              f"silenced. Hint: {hint}")
+
+
 # ==============================================================================================================
 # 03 · Quantization
 # ==============================================================================================================
@@ -337,6 +390,41 @@ def check_scale(fn: Callable[[torch.Tensor, int], tuple[float, int]]) -> CheckRe
         return CheckResult(False, f"For {bits} bits your (scale, zero_point) is ({scale:.6g}, {zero_point}), expected "
                                   f"({expected[0]:.6g}, {expected[1]}). Hint: {hint}")
     return CheckResult(True, "Your scale and zero point match torch's MinMaxObserver on all 3 tensors.")
+
+
+def check_integer_linear_per_channel(fn: Callable[..., torch.Tensor], layer: nn.Linear, inputs: torch.Tensor,
+                                     calibration_inputs: torch.Tensor) -> CheckResult:
+    """Notebook 03: ``fn(codes, weight_codes, bias_codes, input_zero_point, multipliers, shifts, output_zero_point)``
+    is the integer-only linear layer with one weight scale, so one multiplier m0 and one shift, per output channel
+    (int64 tensors). Checked on ``inputs`` (float activations reaching ``layer``) against PyTorch's quantized kernel
+    with per-channel weights: every output code within one of its."""
+    input_grid = quantize.choose_qparams(calibration_inputs, 8)
+    output_grid = quantize.choose_qparams(layer(calibration_inputs).detach(), 8)
+    weight_grid = integer_linear.weight_params(layer, per_channel=True)
+    accumulator_scales = float(input_grid.scale) * weight_grid.scale.double()
+    pairs = [integer_linear.fixed_point_multiplier(float(scale / float(output_grid.scale))) for scale in accumulator_scales]
+    multipliers, shifts = (torch.tensor(column, dtype=torch.int64) for column in zip(*pairs))
+    weight_codes = quantize.quantize(layer.weight.detach(), weight_grid).to(torch.int8)
+    bias_codes = torch.round(layer.bias.detach().double() / accumulator_scales).to(torch.int32)
+    codes = quantize.quantize(inputs, input_grid).to(torch.uint8)
+    expected = integer_linear.pytorch_linear(layer, codes, input_grid, output_grid, per_channel=True)
+    got, failure = _tensor_call(fn, codes.clone(), weight_codes.clone(), bias_codes.clone(), int(input_grid.zero_point),
+                                multipliers.clone(), shifts.clone(), int(output_grid.zero_point))
+    if failure is not None:
+        return failure
+    if got.shape != expected.shape or got.dtype != torch.uint8:
+        return CheckResult(False, f"Your layer returned {got.dtype} {tuple(got.shape)}; return uint8 codes of shape "
+                                  f"{tuple(expected.shape)} (clamp to 0..255, then .to(torch.uint8)).")
+    apart = (got.int() - expected.int()).abs()
+    if int(apart.max()) <= 1:
+        return CheckResult(True, f"Your integer-only layer gives PyTorch's per-channel kernel's codes on "
+                                 f"{len(codes):,} images: {float((apart == 0).float().mean()):.2%} equal, none more "
+                                 "than one apart.")
+    return CheckResult(False, f"{float((apart > 1).float().mean()):.1%} of your output codes are more than one away "
+                              "from PyTorch's. Hints, one at a time: (1) each output channel n has its own multiplier "
+                              "m0[n] and shift[n]: they apply to column n of the int32 accumulator; (2) subtract the "
+                              "input zero point before the products, add the output zero point after the shift; "
+                              "(3) section 3's integer_only_linear is the per-tensor version of this function.")
 
 
 # ==============================================================================================================
@@ -416,6 +504,39 @@ def check_distillation_loss(fn: Callable[..., torch.Tensor]) -> CheckResult:
         return CheckResult(False, f"For T={T}, alpha={alpha} your loss is {float(got):.5f}, expected "
                                   f"{float(expected):.5f}. Hint: {hint}")
     return CheckResult(True, "Your loss matches kdviz.distill.distillation_loss at every T and alpha tried.")
+
+
+EPOCH_BAR = 0.75  # test accuracy after one epoch of distillation of the width-8 student: chance is 0.10
+
+
+def check_distillation_epoch(fn: Callable[..., object], train_split: tuple[torch.Tensor, torch.Tensor],
+                             teacher_logits: torch.Tensor, test: tuple[torch.Tensor, torch.Tensor],
+                             T: float = 4.0, alpha: float = 0.9) -> CheckResult:
+    """Notebook 04: ``fn(student, optimizer, images, labels, teacher_logits, T, alpha)`` trains ``student`` for one
+    epoch of distillation over the uint8 ``images`` (one row of ``teacher_logits`` per image). Checked by running
+    it on a fresh width-8 student: its weights must move, and its test accuracy must clear ``EPOCH_BAR``."""
+    config.seed_everything(0)
+    student = models.build("student_cnn", width=8)
+    before = [p.detach().clone() for p in student.parameters()]
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    images, labels = train_split
+    _, failure = _call(fn, student, optimizer, images, labels, teacher_logits, T, alpha)
+    if failure is not None:
+        return failure
+    if all(torch.equal(a, b) for a, b in zip(before, student.parameters())):
+        return CheckResult(False, "The student's weights did not change. Hint: for every batch, compute the loss, "
+                                  "call loss.backward(), then optimizer.step() (and optimizer.zero_grad() before the "
+                                  "next backward).")
+    accuracy = train.evaluate(student, *test, device="cpu").accuracy
+    if accuracy >= EPOCH_BAR:
+        return CheckResult(True, f"After your epoch the student reaches {100 * accuracy:.2f} % on "
+                                 f"{len(test[1]):,} test images (the bar: {100 * EPOCH_BAR:.0f} %).")
+    return CheckResult(False, f"After your epoch the student reaches {100 * accuracy:.2f} % on the test images; "
+                              f"the bar is {100 * EPOCH_BAR:.0f} %. Hints, one at a time: (1) does every batch go "
+                              "through data.normalize, as in training? (2) is the loss the one of exercise 2 (check "
+                              "it there), with the teacher's logits of the same images as the batch? (3) compare "
+                              "with distillation_step in the recap section: zero_grad, backward, step, every batch; "
+                              "student.train() first.")
 
 
 # ==============================================================================================================

@@ -1,7 +1,6 @@
 """Knowledge distillation: soft targets, the alpha/T loss, and what temperature does (introduced in 04)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,10 +14,14 @@ UNLABELLED = -1  # a label that says "no label": only the soft term learns from 
 PRECISE_ABOVE = 100.0  # temperatures above which the soft term is computed in float64 (see soft_loss)
 
 
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e6  # beyond them T² or logits / T leave float range
+
+
 def validate_temperature(T: float) -> float:
     """T as a float, or a ValueError naming the argument and its range."""
-    if isinstance(T, bool) or not isinstance(T, (int, float)) or not math.isfinite(T) or T <= 0:
-        raise ValueError(f"T (the temperature) must be a finite number > 0, got {T!r}")
+    if isinstance(T, bool) or not isinstance(T, (int, float)) or not MIN_TEMPERATURE <= T <= MAX_TEMPERATURE:
+        raise ValueError(f"T (the temperature) must be a number from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, "
+                         f"got {T!r}")
     return float(T)
 
 

@@ -59,9 +59,9 @@ class IntegerLinear:
         return (scaled + self.output_zero_point).clamp(0, 255).to(torch.uint8)
 
 
-def weight_params(layer: nn.Linear) -> quantize.QParams:
-    """The layer's weights on a symmetric int8 grid, one scale for the tensor."""
-    return quantize.choose_qparams(layer.weight.detach(), 8, symmetric=True)
+def weight_params(layer: nn.Linear, per_channel: bool = False) -> quantize.QParams:
+    """The layer's weights on a symmetric int8 grid: one scale for the tensor, or one per output channel."""
+    return quantize.choose_qparams(layer.weight.detach(), 8, symmetric=True, axis=0 if per_channel else None)
 
 
 def from_float(layer: nn.Linear, input_params: quantize.QParams, output_params: quantize.QParams) -> IntegerLinear:
@@ -84,15 +84,17 @@ def from_float(layer: nn.Linear, input_params: quantize.QParams, output_params: 
 
 
 def pytorch_linear(layer: nn.Linear, codes: torch.Tensor, input_params: quantize.QParams,
-                   output_params: quantize.QParams) -> torch.Tensor:
-    """The same layer on PyTorch's own quantized CPU kernel (``torch.ops.quantized.linear``), with the same grids:
-    its uint8 output codes."""
-    weights = weight_params(layer)
+                   output_params: quantize.QParams, per_channel: bool = False) -> torch.Tensor:
+    """The same layer on PyTorch's own quantized CPU kernel (``torch.ops.quantized.linear``), with the same grids
+    (the weights' one per output channel if ``per_channel``): its uint8 output codes."""
+    weights = weight_params(layer, per_channel)
     real_input = (codes.to(torch.float64) - int(input_params.zero_point)) * float(input_params.scale)
     with int8.quiet_deprecations():
         q_input = torch.quantize_per_tensor(real_input.float(), float(input_params.scale),
                                             int(input_params.zero_point), torch.quint8)  # the same codes
-        q_weight = torch.quantize_per_tensor(layer.weight.detach(), float(weights.scale), 0, torch.qint8)
+        q_weight = (torch.quantize_per_channel(layer.weight.detach(), weights.scale.double(), weights.zero_point, 0,
+                                               torch.qint8) if per_channel else
+                    torch.quantize_per_tensor(layer.weight.detach(), float(weights.scale), 0, torch.qint8))
         packed = torch.ops.quantized.linear_prepack(q_weight, layer.bias.detach() if layer.bias is not None else None)
         output = torch.ops.quantized.linear(q_input, packed, float(output_params.scale),
                                             int(output_params.zero_point))

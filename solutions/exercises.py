@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kdviz import checks
+from kdviz import checks, data
 
 
 # --- 00 why compress ------------------------------------------------------------------------------------------------
@@ -54,6 +54,27 @@ def obd_saliency(weight: torch.Tensor, hessian_diagonal: torch.Tensor) -> torch.
     return hessian_diagonal * weight ** 2 / 2
 
 
+def channels_before_linear(conv: nn.Conv2d, norm: nn.BatchNorm2d, linear: nn.Linear,
+                           keep: torch.Tensor) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """The kept filters, batch-norm entries, and for the linear layer the block of columns each kept channel owns
+    after Flatten (its H x W positions, consecutive)."""
+    positions = linear.in_features // conv.out_channels
+    smaller_conv = nn.Conv2d(conv.in_channels, len(keep), conv.kernel_size, padding=conv.padding,
+                             bias=conv.bias is not None)
+    smaller_conv.weight.data = conv.weight.data[keep].clone()
+    if conv.bias is not None:
+        smaller_conv.bias.data = conv.bias.data[keep].clone()
+    smaller_norm = nn.BatchNorm2d(len(keep), eps=norm.eps)
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(smaller_norm, name).data = getattr(norm, name).data[keep].clone()
+    columns = (keep[:, None] * positions + torch.arange(positions)).flatten()
+    smaller_linear = nn.Linear(len(columns), linear.out_features, bias=linear.bias is not None)
+    smaller_linear.weight.data = linear.weight.data[:, columns].clone()
+    if linear.bias is not None:
+        smaller_linear.bias.data = linear.bias.data.clone()
+    return smaller_conv, smaller_norm, smaller_linear
+
+
 # --- 03 quantization --------------------------------------------------------------------------------------------------
 def my_quantize(x: torch.Tensor, scale: float, zero_point: int, qmin: int, qmax: int) -> torch.Tensor:
     """Round to the grid, shift by the zero point, clamp to the integer range."""
@@ -68,6 +89,17 @@ def my_scale(x: torch.Tensor, bits: int) -> tuple[float, int]:
     return scale, int(min(max(round(-low / scale), 0), qmax))
 
 
+def my_integer_linear_per_channel(codes: torch.Tensor, weight_codes: torch.Tensor, bias_codes: torch.Tensor,
+                                  input_zero_point: int, multipliers: torch.Tensor, shifts: torch.Tensor,
+                                  output_zero_point: int) -> torch.Tensor:
+    """The int32 accumulator as in section 3; then column n times its own m0[n], rounded and shifted by 31 + n[n]."""
+    accumulator = (codes.to(torch.int32) - input_zero_point) @ weight_codes.to(torch.int32).T + bias_codes
+    total = 31 + shifts
+    half = torch.bitwise_left_shift(torch.ones_like(total), total - 1)
+    rounded = torch.bitwise_right_shift(accumulator.to(torch.int64) * multipliers + half, total)
+    return (rounded + output_zero_point).clamp(0, 255).to(torch.uint8)
+
+
 # --- 04 knowledge distillation ------------------------------------------------------------------------------------------
 def my_soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
     """The softmax of the logits divided by T."""
@@ -80,6 +112,21 @@ def my_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Ten
     soft = nn.functional.kl_div(torch.log_softmax(student_logits / T, dim=-1), torch.softmax(teacher_logits / T, dim=-1),
                                 reduction="batchmean")
     return alpha * T ** 2 * soft + (1 - alpha) * nn.functional.cross_entropy(student_logits, labels)
+
+
+def my_distillation_epoch(student: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                          labels: torch.Tensor, teacher_logits: torch.Tensor, T: float, alpha: float) -> None:
+    """Shuffled batches of 128: the student's logits on the normalized images, the loss, one step each."""
+    student.train()
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    for start in range(0, len(order), 128):
+        batch = order[start:start + 128]
+        loss = my_distillation_loss(student(data.normalize(images[batch])), teacher_logits[batch], labels[batch], T,
+                                    alpha)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    student.eval()
 
 
 # --- 05 better together -----------------------------------------------------------------------------------------------
@@ -106,10 +153,13 @@ SOLUTIONS = {
     checks.check_separable_block: separable_block,
     checks.check_magnitude_mask: magnitude_mask,
     checks.check_obd_saliency: obd_saliency,
+    checks.check_channels_before_linear: channels_before_linear,
     checks.check_quantize: my_quantize,
     checks.check_scale: my_scale,
+    checks.check_integer_linear_per_channel: my_integer_linear_per_channel,
     checks.check_soft_targets: my_soft_targets,
     checks.check_distillation_loss: my_distillation_loss,
+    checks.check_distillation_epoch: my_distillation_epoch,
     checks.check_pareto_front: my_pareto_front,
     checks.check_fgsm_step: my_fgsm_step,
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 import torch
 
 from kdviz import config, data, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # solutions/, for the tests
 
 REAL_MNIST = data.DATASETS["mnist"]
 

@@ -100,7 +100,7 @@ def test_unlabelled_examples_learn_from_the_teacher_only(batch):
 @pytest.mark.parametrize("T", [0, -1, float("nan"), float("inf"), "8", True])
 def test_bad_temperature_is_named(batch, T):
     student, teacher, labels = batch
-    with pytest.raises(ValueError, match=r"T \(the temperature\) must be a finite number > 0"):
+    with pytest.raises(ValueError, match=r"T \(the temperature\) must be a number from"):
         distill.distillation_loss(student, teacher, labels, T, 0.5)
     with pytest.raises(ValueError, match="T"):
         distill.soft_targets(teacher, T)

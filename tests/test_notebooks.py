@@ -84,3 +84,21 @@ def test_full_profile_claims_hold_in_the_committed_run():
 def _stream_outputs(path) -> str:
     cells = nbformat.read(path, as_version=4).cells
     return "".join(output.get("text", "") for cell in cells if cell.cell_type == "code" for output in cell.outputs)
+
+
+def test_no_prose_cell_is_over_about_250_words(notebook):
+    long = [len(c.source.split()) for c in notebook.cells if c.cell_type == "markdown" and len(c.source.split()) > 260]
+    assert not long, f"prose cells of {long} words: split them where the thought turns"
+
+
+def test_the_learner_copies_are_the_notebooks_without_outputs():
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(root / "scripts" / "learner_copies.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for path in sorted((root / "clean").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        assert all(not c.outputs and c.execution_count is None for c in notebook.cells if c.cell_type == "code")
+        assert any("raise NotImplementedError" in c.source for c in notebook.cells), f"{path.name} lost its exercises"
