@@ -367,7 +367,8 @@ def test_ctrl_c_stops_prepare_at_once_and_says_how_to_resume(real_fashion_mnist,
     environment = {**os.environ, "KDVIZ_HOME": str(isolated_home), "KDVIZ_PROFILE": "quick"}
     process = subprocess.Popen([sys.executable, str(script), str(workers), *map(str, slow), str(after)],
                                env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+                               start_new_session=True,  # Ctrl-C as in a terminal, even where the suite runs under nohup
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not all(path.exists() for path in started) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
