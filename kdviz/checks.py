@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune as torch_prune
 
-from kdviz import architectures, config, distill, integer_linear, measure, models, quantize, train
+from kdviz import architectures, config, data, distill, int8, integer_linear, measure, models, quantize, train
 from kdviz.pareto import pareto_front
 
 # ==============================================================================================================
@@ -148,6 +148,64 @@ def check_conv2d_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
     return CheckResult(True, f"Your formula matches torch.utils.flop_counter on all {len(MAC_CASES)} layers.")
 
 
+ACCURACY_BATCH_SIZES = (256, 300)  # the second leaves a smaller last batch on most test sets
+
+
+def _accuracy_of(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> float:
+    with torch.no_grad():
+        return (model(inputs).argmax(1) == labels).float().mean().item()
+
+
+def check_accuracy(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor, int], float], model: nn.Module,
+                   images: torch.Tensor, labels: torch.Tensor) -> CheckResult:
+    """Notebook 00: ``fn(model, images, labels, batch_size)`` returns the share (0 to 1) of the uint8 ``images`` that
+    ``model`` classifies right, ``batch_size`` images at a time. Checked on a copy of ``model`` (the teacher) and
+    real test images against :func:`kdviz.train.evaluate`, at batch sizes that do and do not leave a smaller last
+    batch; the model must come back unchanged."""
+    if len(images) == 0 or len(images) != len(labels):
+        raise ValueError(f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}")
+    model = models.copy_model(model).cpu().eval()
+    expected = train.evaluate(model, images, labels, device="cpu").accuracy
+    state = {key: value.clone() for key, value in model.state_dict().items()}
+    for batch_size in ACCURACY_BATCH_SIZES:
+        got, failure = _call(fn, model, images, labels, batch_size)
+        changed = any(not torch.equal(value, model.state_dict()[key]) for key, value in state.items())
+        model.load_state_dict(state)
+        model.eval()
+        if failure is not None:
+            return failure
+        if changed:
+            return CheckResult(False, "Your function changed the model's batch-norm statistics: its forward passes "
+                                      "ran in training mode. Hint: call model.eval() first, and run the batches "
+                                      "inside torch.no_grad().")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return CheckResult(False, f"Return one number, the share of images classified right; your function "
+                                      f"returned {got!r}.")
+        if abs(got - expected) <= 0.5 / len(labels):
+            continue
+        kept = len(labels) - len(labels) % batch_size
+        if abs(got - 100 * expected) <= 50 / len(labels):
+            hint = "return a share from 0 to 1, not a percentage."
+        elif 0 < kept < len(labels) and abs(got - _accuracy_of(model, data.normalize(images[:kept]), labels[:kept])) < 1e-6:
+            hint = (f"your answer is the accuracy on the first {kept:,} images: the last, smaller batch of "
+                    f"{len(labels) - kept} images is left out. Count every image.")
+        elif abs(got - _accuracy_of(model, images.float().unsqueeze(1) / 255, labels)) < 1e-6:
+            hint = ("the images reach the model scaled to [0, 1] but not standardised. Pass each batch through "
+                    "data.normalize, as training did.")
+        else:
+            hint = ("one at a time: (1) does every batch go through data.normalize (uint8 in, standardised floats "
+                    "out)? (2) is every image counted, the smaller last batch too? (3) the prediction is "
+                    "logits.argmax(1); compare it with the batch's labels and divide the right ones by the number of "
+                    "images. Where to look: kdviz.train.predict_logits.")
+        return CheckResult(False, f"At batch size {batch_size} your function gives {got:.4f}; train.evaluate gives "
+                                  f"{expected:.4f} on these {len(labels):,} images. Hint: {hint}")
+    return CheckResult(True, f"Your accuracy equals train.evaluate's, {100 * expected:.2f} % on {len(labels):,} test "
+                             f"images, at batch sizes {' and '.join(map(str, ACCURACY_BATCH_SIZES))}, and the model is "
+                             "unchanged.")
+
+
 # ==============================================================================================================
 # 01 · Efficient architectures
 # ==============================================================================================================
@@ -221,6 +279,56 @@ def check_separable_block(fn: Callable[[int, int, int], nn.Module]) -> CheckResu
                                       f"convolution has {expected}. Hint: {hint}")
     return CheckResult(True, f"Your block has the right output shape and parameter count on all "
                              f"{len(SEPARABLE_BLOCK_CASES)} shapes.")
+
+
+def check_separable_swap(fn: Callable[[nn.Sequential, int], nn.Module], model: nn.Sequential, index: int,
+                         images: torch.Tensor, labels: torch.Tensor) -> CheckResult:
+    """Notebook 01: ``fn(model, index)`` returns a copy of the sequential ``model`` in which the standard convolution
+    at ``index`` is a depthwise-separable block of the same channels and kernel size; every other layer is the
+    original's, and the model given stays as it was. Checked on the trained teacher: the copy's MACs (torch's
+    counter) against kdviz's separable twin of that layer, its outputs on real images."""
+    if not isinstance(model, nn.Sequential) or not 0 <= index < len(model) or not isinstance(model[index], nn.Conv2d):
+        raise ValueError(f"index must name an nn.Conv2d of the nn.Sequential model, got {index!r}")
+    original = models.copy_model(model).cpu().eval()
+    state = {key: value.clone() for key, value in original.state_dict().items()}
+    swapped, failure = _call(fn, original, index)
+    if failure is not None:
+        return failure
+    if not isinstance(original[index], nn.Conv2d) or any(
+            not torch.equal(value, original.state_dict()[key]) for key, value in state.items()):
+        return CheckResult(False, "Your function changed the model it was given. Hint: work on a copy "
+                                  "(copy.deepcopy(model)), then replace the layer in the copy.")
+    if not isinstance(swapped, nn.Sequential) or len(swapped) != len(original):
+        return CheckResult(False, f"Return an nn.Sequential of {len(original)} layers, the original's with one "
+                                  f"replaced; your function returned {type(swapped).__name__}.")
+    if swapped is original or any(p is q for p in swapped.parameters() for q in original.parameters()):
+        return CheckResult(False, "Your model shares weights with the original, so training one would change both. "
+                                  "Hint: start from copy.deepcopy(model).")
+    for position, (before, after) in enumerate(zip(original, swapped)):
+        if position != index and (type(before) is not type(after) or any(
+                not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))):
+            return CheckResult(False, f"Layer {position} ({type(before).__name__}) is not the original's. Replace "
+                                      f"only layer {index}; keep every other layer, weights and all.")
+    conv = original[index]
+    reference = models.copy_model(original)
+    reference[index] = architectures.separable_conv(conv.in_channels, conv.out_channels, conv.kernel_size[0])
+    expected = measure.macs(reference)
+    try:
+        got = measure.macs(swapped.eval())
+        accuracy = train.evaluate(swapped, images, labels, device="cpu").accuracy
+    except Exception as error:  # the learner's block may fail in any way; say how
+        return CheckResult(False, f"Your model fails on real images with {type(error).__name__}: {error}. Hint: the "
+                                  f"block takes {conv.in_channels} channels and gives {conv.out_channels}, at the "
+                                  "same map size (padding = kernel_size // 2).")
+    if got != expected:
+        return CheckResult(False, f"Your model needs {got:,} MACs per image, the teacher with that layer separable "
+                                  f"{expected:,}. Hint: the depthwise layer has groups=in_channels and keeps the "
+                                  "channels; the 1x1 layer maps them to out_channels; neither has a bias.")
+    teacher_accuracy = train.evaluate(original, images, labels, device="cpu").accuracy
+    return CheckResult(True, f"Your twin needs {got:,} MACs per image against the teacher's {measure.macs(original):,}. "
+                             f"With its new block untrained it classifies {100 * accuracy:.1f} % of {len(labels):,} test "
+                             f"images right (the teacher: {100 * teacher_accuracy:.1f} %): a new layer's weights must "
+                             "be learnt, which is why the twins of section 3 were trained from scratch.")
 
 
 # ==============================================================================================================
@@ -603,3 +711,52 @@ def check_fgsm_step(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tens
         return CheckResult(False, f"For epsilon = {epsilon} your step differs from clamp(x + epsilon * sign(g), 0, 1). "
                                   f"Hint: {hint}")
     return CheckResult(True, "Your step matches the fast gradient sign method for both epsilons.")
+
+
+INT8_TOLERANCE = 0.005  # the learner's int8 model's test accuracy against kdviz's, same calibration images
+
+
+def check_static_int8(fn: Callable[[nn.Module, torch.Tensor], nn.Module], model: nn.Sequential,
+                      calibration_images: torch.Tensor, test_images: torch.Tensor,
+                      test_labels: torch.Tensor) -> CheckResult:
+    """Notebook 05: ``fn(model, calibration_images)`` returns ``model`` converted to static int8 with
+    torch.ao.quantization's eager mode (fused, wrapped between a QuantStub and a DeQuantStub, observed on the uint8
+    calibration images, converted). Checked on a copy of the pipeline's pruned student: no float layer left, and the
+    test accuracy within half a point of :func:`kdviz.int8.static_int8`'s on the same calibration images."""
+    original = models.copy_model(model).cpu().eval()
+    state = {key: value.clone() for key, value in original.state_dict().items()}
+    with int8.quiet_deprecations():
+        converted, failure = _call(fn, original, calibration_images)
+    if failure is not None:
+        return failure
+    if any(not torch.equal(value, original.state_dict()[key]) for key, value in state.items()):
+        return CheckResult(False, "Your function changed the model it was given (fusing folds batch norm into the "
+                                  "convolutions in place). Hint: work on copy.deepcopy(model).")
+    if not isinstance(converted, nn.Module):
+        return CheckResult(False, f"Return the converted nn.Module; your function returned {type(converted).__name__}.")
+    left = sorted({type(m).__name__ for m in converted.modules()
+                   if type(m) in (nn.Conv2d, nn.Linear, nn.BatchNorm2d)})
+    if left:
+        hint = ("fuse each conv-BN-ReLU run first (tq.fuse_modules with int8.fusion_groups), so that batch norm is "
+                "folded into the convolution." if left == ["BatchNorm2d"] else
+                "after tq.prepare and the calibration batches, tq.convert swaps each observed layer for its int8 twin.")
+        return CheckResult(False, f"Float layers are left in your model: {', '.join(left)}. Hint: {hint}")
+    try:
+        with int8.quiet_deprecations():
+            accuracy = train.evaluate(converted, test_images, test_labels, device="cpu").accuracy
+    except (RuntimeError, NotImplementedError) as error:
+        return CheckResult(False, f"Your int8 model fails on real images: {str(error).splitlines()[0][:200]}. Hint: a "
+                                  "quantized layer needs quantized inputs: wrap the model between a tq.QuantStub and "
+                                  "a tq.DeQuantStub (int8.QuantizedWrapper does) before you prepare it.")
+    reference = train.evaluate(int8.static_int8(original, calibration_images), test_images, test_labels,
+                               device="cpu").accuracy
+    if abs(accuracy - reference) <= INT8_TOLERANCE:
+        return CheckResult(True, f"Your int8 model: {100 * accuracy:.2f} % on {len(test_labels):,} test images, "
+                                 f"kdviz's {100 * reference:.2f} %, and {measure.serialized_bytes(converted):,} bytes "
+                                 f"against the float model's {measure.serialized_bytes(original):,}.")
+    return CheckResult(False, f"Your int8 model scores {100 * accuracy:.2f} % on the test images, kdviz's "
+                              f"{100 * reference:.2f} %. Hints, one at a time: (1) did every calibration batch go "
+                              "through data.normalize and the prepared model, before tq.convert? Without them the "
+                              "observers have seen nothing. (2) the qconfig: tq.get_default_qconfig(int8.backend()), "
+                              "and torch.backends.quantized.engine set to the same. (3) compare with "
+                              "kdviz.int8.static_int8.")

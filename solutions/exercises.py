@@ -7,10 +7,13 @@ Paste one into the notebook's exercise cell, or import it:
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
+from torch.ao import quantization as tq
 
-from kdviz import checks, data
+from kdviz import checks, data, int8
 
 
 # --- 00 why compress ------------------------------------------------------------------------------------------------
@@ -22,6 +25,18 @@ def conv2d_parameters(in_channels: int, out_channels: int, kernel_size: int, bia
 def conv2d_macs(in_channels: int, out_channels: int, kernel_size: int, size: int) -> int:
     """Each of the N x size² outputs sums k² x M products."""
     return kernel_size ** 2 * in_channels * out_channels * size ** 2
+
+
+def my_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
+    """In eval mode and without gradients, each batch normalized; the right answers over every image, the last
+    smaller batch included."""
+    model.eval()
+    right = 0
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            logits = model(data.normalize(images[start:start + batch_size]))
+            right += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+    return right / len(images)
 
 
 # --- 01 efficient architectures ---------------------------------------------------------------------------------------
@@ -36,6 +51,16 @@ def separable_block(in_channels: int, out_channels: int, kernel_size: int) -> nn
         nn.Conv2d(in_channels, in_channels, kernel_size, padding=kernel_size // 2, groups=in_channels, bias=False),
         nn.Conv2d(in_channels, out_channels, 1, bias=False),
     )
+
+
+def my_separable_swap(model: nn.Sequential, index: int) -> nn.Sequential:
+    """A deep copy with layer ``index`` replaced by a depthwise then pointwise pair of the same shape, no biases."""
+    twin = copy.deepcopy(model)
+    conv = model[index]
+    M, N, k = conv.in_channels, conv.out_channels, conv.kernel_size[0]
+    twin[index] = nn.Sequential(nn.Conv2d(M, M, k, padding=k // 2, groups=M, bias=False),
+                                nn.Conv2d(M, N, 1, bias=False))
+    return twin
 
 
 # --- 02 pruning -------------------------------------------------------------------------------------------------------
@@ -146,11 +171,26 @@ def my_fgsm_step(x: torch.Tensor, gradient: torch.Tensor, epsilon: float) -> tor
     return torch.clamp(x + epsilon * gradient.sign(), 0, 1)
 
 
+def my_static_int8(model: nn.Sequential, calibration_images: torch.Tensor) -> nn.Module:
+    """Copy; fuse conv-BN-ReLU; QuantStub ... DeQuantStub; observers; calibration batches; convert."""
+    torch.backends.quantized.engine = int8.backend()
+    wrapped = int8.QuantizedWrapper(copy.deepcopy(model).eval())
+    fused = tq.fuse_modules(wrapped, int8.fusion_groups(wrapped.model))
+    fused.qconfig = tq.get_default_qconfig(int8.backend())
+    prepared = tq.prepare(fused)
+    with torch.no_grad():
+        for start in range(0, len(calibration_images), 256):
+            prepared(data.normalize(calibration_images[start:start + 256]))
+    return tq.convert(prepared).eval()
+
+
 SOLUTIONS = {
     checks.check_conv2d_parameters: conv2d_parameters,
     checks.check_conv2d_macs: conv2d_macs,
+    checks.check_accuracy: my_accuracy,
     checks.check_separable_macs: separable_macs,
     checks.check_separable_block: separable_block,
+    checks.check_separable_swap: my_separable_swap,
     checks.check_magnitude_mask: magnitude_mask,
     checks.check_obd_saliency: obd_saliency,
     checks.check_channels_before_linear: channels_before_linear,
@@ -162,4 +202,5 @@ SOLUTIONS = {
     checks.check_distillation_epoch: my_distillation_epoch,
     checks.check_pareto_front: my_pareto_front,
     checks.check_fgsm_step: my_fgsm_step,
+    checks.check_static_int8: my_static_int8,
 }

@@ -9,6 +9,8 @@ What the smoke test of the first notebook checks, as a person would see it:
 * at least one image (a matplotlib figure) is shown in an output;
 * an ipywidgets widget (the data set explorer) is rendered;
 * no output is an error traceback, and every code cell got an execution count.
+* a prediction widget takes a choice, locks on Commit, and running its reveal cell again prints that choice
+  beside the measured answer.
 
 The explorer tests run ``04_knowledge_distillation.ipynb``, ``02_pruning.ipynb`` and ``05_better_together.ipynb``
 the same way (no traceback, every cell ran, the banner), then move the temperature explorer's "T" slider or the
@@ -370,6 +372,32 @@ def _screenshot(page: Page, folder: Path) -> Path | str:
     return path
 
 
+PREDICTION_CHOICE = "5 to 100 times"  # of the first prediction in notebook 00; the teacher needs over 100 times
+
+
+def _commit_and_reveal(page: Page) -> None:
+    """Choose an answer of the notebook's first prediction widget, press Commit, check that it locks, then run the
+    cell that reveals it again and read the prediction beside the measured answer, as a learner would."""
+    from playwright.sync_api import expect
+
+    widget = page.locator(f"{OUTPUT} .widget-vbox").filter(has=page.locator(".widget-radio")).first
+    widget.scroll_into_view_if_needed(timeout=SHOWN_TIMEOUT_S * 1000)
+    commit = widget.locator("button", has_text="Commit")
+    expect(commit).to_be_disabled(timeout=SHOWN_TIMEOUT_S * 1000)  # nothing chosen yet
+    widget.locator("label", has_text=PREDICTION_CHOICE).locator("input").check()
+    expect(commit).to_be_enabled(timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+    commit.click()
+    expect(widget).to_contain_text(f"Committed: {PREDICTION_CHOICE}", timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+    expect(widget.locator(".widget-radio input").first).to_be_disabled()
+
+    reveal = page.locator(f"{PANEL} .jp-CodeCell").filter(has_text="predict_macs.reveal(").first
+    reveal.scroll_into_view_if_needed(timeout=SHOWN_TIMEOUT_S * 1000)
+    reveal.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")  # run this cell again, as a person would
+    expect(reveal.locator(".jp-OutputArea")).to_contain_text(f"your prediction: {PREDICTION_CHOICE}: not this time",
+                                                              timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+
+
 def test_first_notebook_runs_in_jupyterlab(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
     from playwright.sync_api import Error as PlaywrightError
 
@@ -380,6 +408,8 @@ def test_first_notebook_runs_in_jupyterlab(lab_server: LabServer, page: Page, tm
         _run_all_cells(page)
         step = "checking what the notebook shows"
         _check_outputs(page)
+        step = "committing a prediction and revealing it"
+        _commit_and_reveal(page)
     except (AssertionError, PlaywrightError) as error:
         failure = _failure_report(NOTEBOOK, step, started, error, page, lab_server, tmp_path)
     if failure:  # outside the except block, so the report is the message alone, not a chain of tracebacks

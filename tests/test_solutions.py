@@ -1,6 +1,7 @@
 """Every reference answer in solutions/ passes the check its notebook runs, and every checked exercise has one."""
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdviz import config, data, models
+from kdviz import config, data, models, train
 from solutions import exercises  # solutions/ is on the path (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +50,110 @@ def _output_layer_and_activations():
 
 
 CHECK_DATA["check_integer_linear_per_channel"] = _output_layer_and_activations
+
+
+def _teacher_and_labelled_images():
+    """The teacher (batch-norm statistics of its own) and 1,000 uint8 images with labels: 1,000 leaves a smaller last
+    batch at both of check_accuracy's batch sizes."""
+    teacher, _ = _teacher_and_images()
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (1000, 28, 28), dtype=torch.uint8, generator=generator)
+    return teacher, images, torch.randint(0, 10, (1000,), generator=generator)
+
+
+def _third_convolution(model: nn.Sequential) -> int:
+    return [i for i, layer in enumerate(model) if isinstance(layer, nn.Conv2d)][2]
+
+
+def _teacher_index_and_images():
+    teacher, images, labels = _teacher_and_labelled_images()
+    return teacher, _third_convolution(teacher), images[:300], labels[:300]
+
+
+def _compact_student_and_images():
+    """notebook 05's compact student (batch-norm statistics of its own), 300 calibration and 500 test images."""
+    torch.manual_seed(0)
+    student = models.build("compact_cnn").eval()
+    for module in student.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    _, images, labels = _teacher_and_labelled_images()
+    return student, images[:300], images[500:], labels[500:]
+
+
+CHECK_DATA["check_accuracy"] = _teacher_and_labelled_images
+CHECK_DATA["check_static_int8"] = _compact_student_and_images
+CHECK_DATA["check_separable_swap"] = _teacher_index_and_images
+
+
+def _trained_student_and_test_images():
+    """A width-8 student trained one epoch on 5,000 real training images (it has batch norm, and its predictions
+    differ from image to image), and 1,000 real test images."""
+    quick = config.get_profile("quick")
+    train_split = data.load_profile_split("fashion-mnist", "train", replace(quick, train_size=5000))
+    images, labels = data.load_profile_split("fashion-mnist", "test", quick)
+    config.seed_everything(0)
+    student = models.build("student_cnn", width=8)
+    train.fit(student, train_split, epochs=1, lr=0.05, progress=False, device="cpu")
+    return student.eval(), images[:1000], labels[:1000]
+
+
+def test_a_wrong_accuracy_is_told_what_is_wrong(real_fashion_mnist):
+    def in_training_mode(model, images, labels, batch_size):
+        model.train()
+        right = 0
+        for start in range(0, len(images), batch_size):
+            right += int((model(data.normalize(images[start:start + batch_size])).argmax(1)
+                          == labels[start:start + batch_size]).sum())
+        return right / len(images)
+
+    def whole_batches(model, images, labels, batch_size):
+        kept = len(images) - len(images) % batch_size
+        return exercises.my_accuracy(model, images[:kept], labels[:kept], batch_size)
+
+    def unnormalized(model, images, labels, batch_size):
+        model.eval()
+        with torch.no_grad():
+            return (model(images.float().unsqueeze(1) / 255).argmax(1) == labels).float().mean().item()
+
+    def percentage(model, images, labels, batch_size):
+        return 100 * exercises.my_accuracy(model, images, labels, batch_size)
+
+    student, images, labels = _trained_student_and_test_images()
+    assert exercises.checks.check_accuracy(exercises.my_accuracy, student, images, labels).passed
+    for answer, words in ((in_training_mode, "training mode"), (whole_batches, "left out"),
+                          (unnormalized, "standardised"), (percentage, "percentage")):
+        result = exercises.checks.check_accuracy(answer, student, images, labels)
+        assert not result.passed and words in result.message, (answer.__name__, result.message)
+
+
+def test_a_swap_that_changes_the_given_model_or_shares_its_weights_is_told_so():
+    def in_place(model, index):
+        model[index] = exercises.my_separable_swap(model, index)[index]
+        return model
+
+    def shared(model, index):
+        twin = nn.Sequential(*model)  # the same layer objects: the weights are shared
+        twin[index] = exercises.my_separable_swap(model, index)[index]
+        return twin
+
+    def with_bias(model, index):
+        twin = exercises.my_separable_swap(model, index)
+        conv = model[index]
+        twin[index][1] = nn.Conv2d(conv.in_channels, conv.out_channels, 3, padding=1, bias=False)
+        return twin
+
+    for answer, words in ((in_place, "changed the model it was given"), (shared, "shares weights"),
+                          (with_bias, "MACs per image")):
+        result = exercises.checks.check_separable_swap(answer, *_teacher_index_and_images())
+        assert not result.passed and words in result.message, result.message
+
+
+def test_a_swap_at_a_layer_that_is_no_convolution_is_refused_by_name():
+    teacher, _, images, labels = _teacher_index_and_images()
+    with pytest.raises(ValueError, match="index must name an nn.Conv2d"):
+        exercises.checks.check_separable_swap(exercises.my_separable_swap, teacher, len(teacher) - 1, images, labels)
 
 
 def test_an_integer_layer_with_one_multiplier_for_all_channels_is_told_so():
@@ -114,3 +219,43 @@ def test_channel_surgery_that_keeps_the_wrong_columns_is_told_where_they_are():
 def test_an_epoch_that_never_steps_is_told_so(real_fashion_mnist):
     result = exercises.checks.check_distillation_epoch(lambda *arguments: None, *_distillation_data())
     assert not result.passed and "did not change" in result.message
+
+
+def test_int8_without_calibration_or_stubs_is_told_what_is_missing(real_fashion_mnist):
+    from torch.ao import quantization as tq
+
+    from kdviz import int8
+
+    def never_calibrated(model, calibration_images):
+        return exercises.my_static_int8(model, calibration_images[:0])
+
+    def without_stubs(model, calibration_images):
+        torch.backends.quantized.engine = int8.backend()
+        fused = tq.fuse_modules(copy.deepcopy(model).eval(), int8.fusion_groups(model, prefix=""))
+        fused.qconfig = tq.get_default_qconfig(int8.backend())
+        prepared = tq.prepare(fused)
+        with torch.no_grad():
+            prepared(data.normalize(calibration_images))
+        return tq.convert(prepared)
+
+    student, images, labels = _trained_student_and_test_images()
+    calibration = images[:200]
+    assert exercises.checks.check_static_int8(exercises.my_static_int8, student, calibration, images, labels).passed
+    for answer, words in ((never_calibrated, "observers have seen nothing"), (without_stubs, "QuantStub")):
+        result = exercises.checks.check_static_int8(answer, student, calibration, images, labels)
+        assert not result.passed and words in result.message, (answer.__name__, result.message)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_exercises_are_numbered_one_to_n_as_the_answer_notes_number_them(path):
+    cells = nbformat.read(path, as_version=4).cells
+    start = next(i for i, cell in enumerate(cells) if cell.source.startswith("## Exercises"))
+    end = next(i for i, cell in enumerate(cells) if cell.source.startswith("## Further reading"))
+    numbers = [int(n) for cell in cells[start:end] if cell.cell_type == "markdown"
+               for n in re.findall(r"^\*\*(\d+)\.\*\*", cell.source, re.MULTILINE)]
+    assert numbers == list(range(1, len(numbers) + 1)), numbers
+    notes = (ROOT / "solutions" / "README.md").read_text()
+    section = notes.split(f"## {path.name[:2]} ")[1].split("\n## ")[0]
+    open_exercises = [int(n) for cell in cells[start:end] if cell.cell_type == "markdown"
+                      for n in re.findall(r"^\*\*(\d+)\.\*\* \(Open\.\)", cell.source, re.MULTILINE)]
+    assert [int(n) for n in re.findall(r"^\*\*(\d+)\.\*\*", section, re.MULTILINE)] == open_exercises
