@@ -322,8 +322,10 @@ def check_separable_swap(fn: Callable[[nn.Sequential, int], nn.Module], model: n
                                   "same map size (padding = kernel_size // 2).")
     if got != expected:
         return CheckResult(False, f"Your model needs {got:,} MACs per image, the teacher with that layer separable "
-                                  f"{expected:,}. Hint: the depthwise layer has groups=in_channels and keeps the "
-                                  "channels; the 1x1 layer maps them to out_channels; neither has a bias.")
+                                  f"{expected:,}. Hints, one at a time: (1) the depthwise layer keeps the channels "
+                                  "(in_channels to in_channels) with groups=in_channels; (2) the 1x1 layer maps them "
+                                  "to out_channels, and neither has a bias; (3) where to look: your block of "
+                                  "exercise 2, or architectures.separable_conv.")
     teacher_accuracy = train.evaluate(original, images, labels, device="cpu").accuracy
     return CheckResult(True, f"Your twin needs {got:,} MACs per image against the teacher's {measure.macs(original):,}. "
                              f"With its new block untrained it classifies {100 * accuracy:.1f} % of {len(labels):,} test "
