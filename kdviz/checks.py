@@ -71,6 +71,15 @@ def _tensor_call(fn: Callable, *args):
     return value, failure
 
 
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights and buffers, to tell whether a learner's function changed them."""
+    return {key: value.clone() for key, value in model.state_dict().items()}
+
+
+def _changed_since(model: nn.Module, snapshot: dict[str, torch.Tensor]) -> bool:
+    return any(not torch.equal(value, model.state_dict()[key]) for key, value in snapshot.items())
+
+
 def _compare(fn: Callable, cases: list[dict], reference: Callable[..., int], source: str,
              hint: Callable[..., str]) -> CheckResult | None:
     """Run ``fn`` on each case (keyword arguments); the first mismatch with ``reference`` fails with a hint."""
@@ -166,10 +175,10 @@ def check_accuracy(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor, int], fl
         raise ValueError(f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}")
     model = models.copy_model(model).cpu().eval()
     expected = train.evaluate(model, images, labels, device="cpu").accuracy
-    state = {key: value.clone() for key, value in model.state_dict().items()}
+    state = _snapshot(model)
     for batch_size in ACCURACY_BATCH_SIZES:
         got, failure = _call(fn, model, images, labels, batch_size)
-        changed = any(not torch.equal(value, model.state_dict()[key]) for key, value in state.items())
+        changed = _changed_since(model, state)
         model.load_state_dict(state)
         model.eval()
         if failure is not None:
@@ -290,12 +299,11 @@ def check_separable_swap(fn: Callable[[nn.Sequential, int], nn.Module], model: n
     if not isinstance(model, nn.Sequential) or not 0 <= index < len(model) or not isinstance(model[index], nn.Conv2d):
         raise ValueError(f"index must name an nn.Conv2d of the nn.Sequential model, got {index!r}")
     original = models.copy_model(model).cpu().eval()
-    state = {key: value.clone() for key, value in original.state_dict().items()}
+    state = _snapshot(original)
     swapped, failure = _call(fn, original, index)
     if failure is not None:
         return failure
-    if not isinstance(original[index], nn.Conv2d) or any(
-            not torch.equal(value, original.state_dict()[key]) for key, value in state.items()):
+    if not isinstance(original[index], nn.Conv2d) or _changed_since(original, state):
         return CheckResult(False, "Your function changed the model it was given. Hint: work on a copy "
                                   "(copy.deepcopy(model)), then replace the layer in the copy.")
     if not isinstance(swapped, nn.Sequential) or len(swapped) != len(original):
@@ -726,12 +734,12 @@ def check_static_int8(fn: Callable[[nn.Module, torch.Tensor], nn.Module], model:
     calibration images, converted). Checked on a copy of the pipeline's pruned student: no float layer left, and the
     test accuracy within half a point of :func:`kdviz.int8.static_int8`'s on the same calibration images."""
     original = models.copy_model(model).cpu().eval()
-    state = {key: value.clone() for key, value in original.state_dict().items()}
+    state = _snapshot(original)
     with int8.quiet_deprecations():
         converted, failure = _call(fn, original, calibration_images)
     if failure is not None:
         return failure
-    if any(not torch.equal(value, original.state_dict()[key]) for key, value in state.items()):
+    if _changed_since(original, state):
         return CheckResult(False, "Your function changed the model it was given (fusing folds batch norm into the "
                                   "convolutions in place). Hint: work on copy.deepcopy(model).")
     if not isinstance(converted, nn.Module):

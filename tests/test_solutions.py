@@ -18,14 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def _teacher_and_images():
+def _built_as_after_training(name: str) -> nn.Module:
+    """A fresh model of the zoo (seed 0) in eval mode whose batch norms have statistics of their own, as after
+    training."""
     torch.manual_seed(0)
-    teacher = models.build("teacher").eval()
-    for module in teacher.modules():  # batch norm with statistics of its own, as after training
+    model = models.build(name).eval()
+    for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
-    return teacher, torch.randn(8, 1, 28, 28)
+    return model
+
+
+def _teacher_and_images():
+    return _built_as_after_training("teacher"), torch.randn(8, 1, 28, 28)
 
 
 def _distillation_data():
@@ -72,14 +78,8 @@ def _teacher_index_and_images():
 
 def _compact_student_and_images():
     """notebook 05's compact student (batch-norm statistics of its own), 300 calibration and 500 test images."""
-    torch.manual_seed(0)
-    student = models.build("compact_cnn").eval()
-    for module in student.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
     _, images, labels = _teacher_and_labelled_images()
-    return student, images[:300], images[500:], labels[500:]
+    return _built_as_after_training("compact_cnn"), images[:300], images[500:], labels[500:]
 
 
 CHECK_DATA["check_accuracy"] = _teacher_and_labelled_images
