@@ -23,14 +23,59 @@ FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 CALIBRATIONS = ("minmax", "percentile", "mse")
 
 
+class Maxout(nn.Module):
+    """A maxout unit (Goodfellow et al., 2013): the largest of ``pieces`` learned affine pieces. It follows a
+    layer with ``pieces`` times as many outputs and keeps the largest of each group of ``pieces``."""
+
+    def __init__(self, pieces: int = 2) -> None:
+        super().__init__()
+        if isinstance(pieces, bool) or not isinstance(pieces, int) or pieces < 2:
+            raise ValueError(f"pieces must be an integer of at least 2, got {pieces!r}")
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (-1, self.pieces)).amax(-1)
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
+# the layers of the activation functions that FUNCTIONS draws, as a network uses them (maxout's pieces are learned)
+ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module]] = {
+    "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "ReLU": nn.ReLU, "leaky ReLU": nn.LeakyReLU, "ELU": nn.ELU,
+    "ReLU6": nn.ReLU6, "maxout (2 pieces)": Maxout,
+}
+
+
+def activation_net(function: str, hidden: int = 128) -> nn.Sequential:
+    """The same small network for every activation function: 784 -> hidden -> hidden -> 10, ``function`` after
+    each hidden layer. Maxout's layers have twice the outputs (two learned pieces per unit), so every function
+    sees ``hidden`` units."""
+    if function not in ACTIVATION_LAYERS:
+        raise ValueError(f"function must be one of {list(ACTIVATION_LAYERS)}, got {function!r}")
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden <= 0:
+        raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+    pieces = 2 if function.startswith("maxout") else 1
+    layer = ACTIVATION_LAYERS[function]
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden * pieces), layer(),
+                         nn.Linear(hidden, hidden * pieces), layer(), nn.Linear(hidden, 10))
+
+
+def _activation_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The model's activation layers (those of ACTIVATION_LAYERS), by name."""
+    kinds = tuple(ACTIVATION_LAYERS.values())
+    return {name: m for name, m in model.named_modules() if isinstance(m, kinds)}
+
+
 def activation_samples(model: nn.Module, images: torch.Tensor, *, per_layer: int = 20_000, seed: int = 0,
                        batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """Outputs of every ReLU of the model on the images (uint8), ``per_layer`` values sampled from each, by name."""
+    """Outputs of every activation layer (ReLU, or another of ACTIVATION_LAYERS) of the model on the images
+    (uint8), ``per_layer`` values sampled from each, by name."""
     if len(images) == 0:
         raise ValueError("images must hold at least one image")
-    layers = {name: m for name, m in model.named_modules() if isinstance(m, nn.ReLU)}
+    layers = _activation_layers(model)
     if not layers:
-        raise ValueError(f"model must contain ReLU layers; {type(model).__name__} has none")
+        raise ValueError(f"model must contain activation layers (ReLU, ...); {type(model).__name__} has none")
     outputs: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     hooks = [m.register_forward_hook(lambda mod, inp, out, n=name: outputs[n].append(out.detach().flatten().cpu()))
              for name, m in layers.items()]
@@ -84,8 +129,9 @@ def calibrate(values: torch.Tensor, bits: int = 8, method: str = "minmax", perce
 
 def quantize_activations(model: nn.Module, calibration_images: torch.Tensor, bits: int = 8,
                          method: str = "minmax") -> nn.Module:
-    """A copy of the model whose every ReLU output is fake-quantized to ``bits`` with ranges calibrated on the
-    images (weights stay float): the effect of activation quantization alone."""
+    """A copy of the model whose every activation layer's output (ReLU, or another of ACTIVATION_LAYERS) is
+    fake-quantized to ``bits`` with ranges calibrated on the images (weights stay float): the effect of activation
+    quantization alone."""
     samples = activation_samples(model, calibration_images)
     quantized = copy_model(model)
     modules = dict(quantized.named_modules())

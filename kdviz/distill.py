@@ -107,13 +107,20 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     alpha = validate_alpha(alpha)
     T = validate_temperature(T)
     validate_batch(student_logits, teacher_logits, labels)
-    return _weighted_loss(student_logits, teacher_logits, labels, T, alpha)
+    loss = _weighted_loss(student_logits, teacher_logits, labels, T, alpha)
+    if not torch.isfinite(loss).all():
+        raise ValueError("student_logits must span less than float32 can hold: their loss overflows (a diverged "
+                         f"model gives such logits; the largest is {float(student_logits.abs().max()):.3g})")
+    return loss
 
 
 def _weighted_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
                    T: float, alpha: float) -> torch.Tensor:
-    """:func:`distillation_loss` on inputs already validated (what a training loop calls for every batch)."""
-    return alpha * T ** 2 * soft_loss(student_logits, teacher_logits, T) + (1 - alpha) * hard_loss(student_logits, labels)
+    """:func:`distillation_loss` on inputs already validated (what a training loop calls for every batch). A term
+    whose weight is 0 is left out, not multiplied by 0 (0 times an overflowed term would be nan)."""
+    soft = alpha * T ** 2 * soft_loss(student_logits, teacher_logits, T) if alpha > 0 else None
+    hard = (1 - alpha) * hard_loss(student_logits, labels) if alpha < 1 else None
+    return hard if soft is None else soft if hard is None else soft + hard
 
 
 @dataclass(frozen=True)

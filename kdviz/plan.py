@@ -115,6 +115,7 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
         Job("02 loss prediction", "pruning_runs", "loss_prediction", after=TEACHER),
         Job("03 weight bit depths", "quantization_runs", "weight_bits", after=TEACHER),
         Job("03 activation bit depths", "quantization_runs", "activation_bits", after=TEACHER),
+        Job("03 activation functions", "quantization_runs", "activation_functions"),
         *[Job(f"05 defence: {kind}", "adversarial", "trained", {"kind": kind}) for kind in adversarial.KINDS[:2]],
         Job("05 defence: defensively distilled", "adversarial", "trained", {"kind": adversarial.KINDS[2]},
             after="05 defence: defensive teacher"),

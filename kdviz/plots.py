@@ -583,6 +583,30 @@ def plot_activation_functions(functions: dict, low: float = -6.0, high: float = 
     return fig
 
 
+def plot_activation_losses(tables: dict[str, pd.DataFrame], title: str = "Accuracy lost by quantizing activations"
+                           ) -> Figure:
+    """Points of accuracy lost per activation function at each bit depth, bars with the seed spread (one standard
+    deviation), one panel per calibration method (tables of ``quantization_runs.points_lost``), on one scale."""
+    if not tables:
+        raise ValueError("tables must hold at least one calibration method's table")
+    fig = _figure(6.5 * len(tables), 5.2)
+    axes = fig.subplots(1, len(tables), sharey=True, squeeze=False)[0]
+    for ax, (method, table) in zip(axes, tables.items()):
+        depths = [column for column in table.columns if column.endswith("bits")]
+        x, width = np.arange(len(table)), 0.8 / len(depths)
+        for i, depth in enumerate(depths):
+            ax.bar(x + (i - (len(depths) - 1) / 2) * width, table[depth], width, yerr=table[f"{depth} sd"],
+                   capsize=3, color=OKABE_ITO[i % len(OKABE_ITO)], label=depth, hatch=["", "//", ".."][i % 3],
+                   edgecolor="black", linewidth=0.5)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(x, [name.replace(" (2 pieces)", "") for name in table.index], rotation=30, ha="right")
+        ax.set_title(f"calibration: {method}", fontsize=12)
+    axes[0].set_ylabel("points of test accuracy lost")
+    axes[0].legend(title="activations at")
+    fig.suptitle(title)
+    return fig
+
+
 def plot_activation_ranges(samples: dict, title: str = "The teacher's activations") -> Figure:
     """A histogram (log counts) of each layer's sampled activations, with its maximum and 99.99th percentile."""
     fig = _figure(3.2 * len(samples), 3.8)

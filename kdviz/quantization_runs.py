@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -52,6 +53,60 @@ def activation_bits(profile: config.Profile | str | None = None, bits: Sequence[
     settings = train.teacher_key(profile, ("calibration_images",), bits=list(bits), methods=list(calibration.CALIBRATIONS),
                                  split="validation")
     return cache.cached_result("activation-bits", settings, compute)
+
+
+ACTIVATION_FUNCTION_BITS = (8, 4, 2)
+
+
+def activation_functions(profile: config.Profile | str | None = None, hidden: int = 128, epochs: int = 5,
+                         lr: float = 0.05, progress: bool = True) -> dict:
+    """The same small network (``calibration.activation_net``) trained with each activation function, once per
+    seed of the profile (on the students' training images), then every activation fake-quantized at 8, 4 and 2
+    bits with each calibration method: test accuracy in float and at each depth, one row per function and seed
+    (cached)."""
+    profile = config.get_profile(profile)
+
+    def compute() -> dict:
+        train_split = data.load_profile_split("fashion-mnist", "train", profile.for_students())
+        test = data.load_profile_split("fashion-mnist", "test", profile)
+        images = calibration_images(profile)
+        rows = []
+        for function in calibration.ACTIVATION_LAYERS:
+            for seed in profile.seeds:
+                config.seed_everything(seed)
+                model = calibration.activation_net(function, hidden)
+                train.fit(model, train_split, epochs=profile.epochs(epochs), lr=lr, seed=seed, progress=progress,
+                          description=f"{function}, seed {seed}")
+                row = {"function": function, "seed": seed, "float": train.evaluate(model, *test).accuracy}
+                for method in calibration.CALIBRATIONS:
+                    for bits in ACTIVATION_FUNCTION_BITS:
+                        quantized = calibration.quantize_activations(model, images, bits, method)
+                        row[f"{method}, {bits} bits"] = train.evaluate(quantized, *test).accuracy
+                rows.append(row)
+        return {"rows": rows}
+
+    settings = train.profile_key(profile, ("calibration_images", "seeds", "student_train_size"), hidden=hidden,
+                                 epochs=epochs, lr=lr, bits=list(ACTIVATION_FUNCTION_BITS),
+                                 functions=list(calibration.ACTIVATION_LAYERS), methods=list(calibration.CALIBRATIONS))
+    return cache.cached_result("activation-functions", settings, compute)
+
+
+def points_lost(result: dict, method: str) -> "pd.DataFrame":
+    """From :func:`activation_functions`' result, the accuracy each function loses at each depth with ``method``'s
+    calibration, in points: mean and standard deviation over seeds, with the float accuracy (mean), a row per
+    function in the order trained."""
+    if method not in calibration.CALIBRATIONS:
+        raise ValueError(f"method must be one of {list(calibration.CALIBRATIONS)}, got {method!r}")
+    rows = pd.DataFrame(result["rows"])
+    for bits in ACTIVATION_FUNCTION_BITS:
+        rows[f"{bits} bits"] = 100 * (rows["float"] - rows[f"{method}, {bits} bits"])
+    rows["float %"] = 100 * rows["float"]
+    columns = ["float %", *(f"{bits} bits" for bits in ACTIVATION_FUNCTION_BITS)]
+    grouped = rows.groupby("function", sort=False)[columns]
+    spread = grouped.std(ddof=1).fillna(0.0)[columns[1:]].add_suffix(" sd")  # one seed: no spread
+    table = grouped.mean().join(spread)
+    table.index.name = "function"
+    return table
 
 
 def qat(profile: config.Profile | str | None = None, bits: int = 4, epochs: int = 2, lr: float = 0.01,

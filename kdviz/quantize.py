@@ -80,7 +80,7 @@ def qparams_from_range(low: torch.Tensor | float, high: torch.Tensor | float, bi
     scale, zero_point = _scale_and_zero_point(low, high, qmin, qmax, symmetric)
     if not torch.isfinite(scale).all():  # a range as wide as float32's (-3e38 to 3e38): its width overflows
         scale, zero_point = _scale_and_zero_point(low.double(), high.double(), qmin, qmax, symmetric)
-        scale = scale.float()
+        scale = scale.clamp(max=torch.finfo(torch.float32).max).float()  # one bit's step over float32's range
     return QParams(scale.reshape(-1) if axis is not None else scale.reshape(()), zero_point.reshape(scale.shape),
                    qmin, qmax, axis)
 
@@ -117,9 +117,11 @@ def quantize(x: torch.Tensor, params: QParams) -> torch.Tensor:
 
 
 def dequantize(q: torch.Tensor, params: QParams) -> torch.Tensor:
-    """Integer codes back to real numbers: (q - zero_point) * scale."""
+    """Integer codes back to real numbers: (q - zero_point) * scale (the lowest level of a grid as wide as float32's
+    range lies beyond it: it becomes float32's largest value, not infinity)."""
     scale, zero_point = _broadcast(params.scale, q, params.axis), _broadcast(params.zero_point, q, params.axis)
-    return (q - zero_point).float() * scale
+    largest = torch.finfo(torch.float32).max
+    return ((q - zero_point).float() * scale).clamp(-largest, largest)
 
 
 def round_trip(x: torch.Tensor, params: QParams) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from kdviz import cache, config, data, models
+from kdviz import cache, config, data, models, tensorboard_log
 
 Split = tuple[torch.Tensor, torch.Tensor]  # (uint8 images (N, 28, 28), int64 labels (N,))
 
@@ -118,6 +118,7 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
     labelled = int((labels >= 0).sum())
     history = History()
     bar = tqdm(total=epochs * steps_per_epoch, desc=description, disable=not progress, unit="batch")
+    events = tensorboard_log.live_writer(description)  # None unless KDVIZ_TENSORBOARD is on
     for epoch in range(1, epochs + 1):
         model.train()
         started = time.perf_counter()
@@ -141,8 +142,13 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
             record.update(test_loss=result.loss, test_accuracy=result.accuracy)
         record["seconds"] = time.perf_counter() - started
         history.records.append(record)
+        if events is not None:
+            tensorboard_log.write_record(events, record)
+            events.flush()
         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith("accuracy")}, refresh=True)
     bar.close()
+    if events is not None:
+        events.close()
     if convolutional:  # hand back the usual layout: later surgery may reshape the weights
         model.to(memory_format=torch.contiguous_format)
     model.eval()

@@ -24,7 +24,7 @@ def test_activation_samples_come_from_every_relu():
     samples = calibration.activation_samples(model, images, per_layer=500)
     assert list(samples) == ["2", "5", "9", "12", "17"]
     assert all(len(v) == 500 and v.min() >= 0 for v in samples.values())
-    with pytest.raises(ValueError, match="must contain ReLU"):
+    with pytest.raises(ValueError, match="must contain activation layers"):
         calibration.activation_samples(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), images)
 
 
@@ -65,3 +65,35 @@ def test_activation_quantization_costs_accuracy_only_at_few_bits():
     with torch.no_grad():
         outputs = [one[2](one[1](one[0](images[:2].float().unsqueeze(1))))]
     assert len(torch.unique(outputs[0])) <= 2  # a 1-bit ReLU output has two levels
+
+
+def test_maxout_keeps_the_largest_of_each_group_of_pieces():
+    x = torch.randn(5, 12)
+    expected = torch.stack([x[:, 3 * i:3 * i + 3].max(dim=1).values for i in range(4)], dim=1)
+    assert torch.equal(calibration.Maxout(3)(x), expected)
+    with pytest.raises(ValueError, match="pieces must be an integer of at least 2"):
+        calibration.Maxout(1)
+
+
+@pytest.mark.parametrize("function", list(calibration.ACTIVATION_LAYERS))
+def test_activation_nets_differ_only_in_their_function(function):
+    net = calibration.activation_net(function, hidden=32)
+    assert net(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    pieces = 2 if function.startswith("maxout") else 1
+    assert [m.out_features for m in net if isinstance(m, nn.Linear)] == [32 * pieces, 32 * pieces, 10]
+    activations = [m for m in net if isinstance(m, tuple(calibration.ACTIVATION_LAYERS.values()))]
+    assert len(activations) == 2 and all(isinstance(m, calibration.ACTIVATION_LAYERS[function]) for m in activations)
+    samples = calibration.activation_samples(net, torch.randint(0, 256, (20, 28, 28), dtype=torch.uint8))
+    assert len(samples) == 2  # both activation layers are observed, whatever the function
+    if function in ("sigmoid", "tanh", "ReLU6"):
+        low, high = {"sigmoid": (0, 1), "tanh": (-1, 1), "ReLU6": (0, 6)}[function]
+        assert all(low <= float(v.min()) and float(v.max()) <= high for v in samples.values())
+
+
+def test_activation_net_bad_input_is_named():
+    with pytest.raises(ValueError, match="function must be one of"):
+        calibration.activation_net("swish")
+    with pytest.raises(ValueError, match="hidden must be a positive integer"):
+        calibration.activation_net("ReLU", hidden=0)
+    with pytest.raises(ValueError, match="model must contain activation layers"):
+        calibration.activation_samples(nn.Linear(784, 10), torch.zeros(2, 28, 28, dtype=torch.uint8))

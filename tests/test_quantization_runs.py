@@ -40,3 +40,35 @@ def test_the_float_control_is_the_teacher_fine_tuned_as_long_as_qat(small_world,
     monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
     again, same = quantization_runs.float_finetuned(small_world, epochs=1)
     assert same == result and torch.equal(again[16].weight, model[16].weight)
+
+
+def test_activation_functions_train_each_function_per_seed_and_are_cached(small_world, monkeypatch):
+    from kdviz import calibration, train
+
+    result = quantization_runs.activation_functions(small_world, hidden=16, epochs=1)
+    rows = result["rows"]
+    assert [(r["function"], r["seed"]) for r in rows] == [(f, s) for f in calibration.ACTIVATION_LAYERS
+                                                          for s in small_world.seeds]
+    for row in rows:
+        assert all(0 <= row[f"{m}, {b} bits"] <= 1 for m in calibration.CALIBRATIONS
+                   for b in quantization_runs.ACTIVATION_FUNCTION_BITS)
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
+    assert quantization_runs.activation_functions(small_world, hidden=16, epochs=1) == result
+
+
+def test_points_lost_are_means_and_spreads_over_seeds():
+    rows = [{"function": "tanh", "seed": 0, "float": 0.90, "minmax, 8 bits": 0.90, "minmax, 4 bits": 0.88,
+             "minmax, 2 bits": 0.80},
+            {"function": "tanh", "seed": 1, "float": 0.92, "minmax, 8 bits": 0.91, "minmax, 4 bits": 0.92,
+             "minmax, 2 bits": 0.86},
+            {"function": "ReLU", "seed": 0, "float": 0.91, "minmax, 8 bits": 0.91, "minmax, 4 bits": 0.85,
+             "minmax, 2 bits": 0.50}]
+    table = quantization_runs.points_lost({"rows": rows}, "minmax")
+    assert list(table.index) == ["tanh", "ReLU"]
+    assert table.loc["tanh", "float %"] == pytest.approx(91.0)
+    assert table.loc["tanh", "2 bits"] == pytest.approx((10 + 6) / 2)
+    assert table.loc["tanh", "2 bits sd"] == pytest.approx(2 ** 0.5 * 2)  # sample sd of 10 and 6
+    assert table.loc["tanh", "4 bits"] == pytest.approx((2 + 0) / 2)
+    assert table.loc["ReLU", "2 bits"] == pytest.approx(41.0) and table.loc["ReLU", "2 bits sd"] == 0
+    with pytest.raises(ValueError, match="method must be one of"):
+        quantization_runs.points_lost({"rows": rows}, "median")
