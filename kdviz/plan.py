@@ -101,6 +101,7 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
         Job("02 tiny net's Hessian", "pruning_runs", "tiny_hessian", after="02 tiny net"),
         *_twins(profile),
         Job(TEACHER_LOGITS, "distillation_runs", "teacher_logits", {"split": "train"}, after=TEACHER),
+        Job("04 digit teacher (MNIST)", "distillation_runs", "digit_teacher"),
         Job("04 teacher logits, test images", "distillation_runs", "teacher_logits", {"split": "test"}, after=TEACHER),
         *[Job(f"02 iterative pruning, {method}, seed {seed}", "pruning_runs", "iterative",
               {"method": method, "seed": seed}, after=TEACHER)

