@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune as torch_prune
 
-from kdviz import architectures, config, data, distill, int8, integer_linear, measure, models, quantize, train
+from kdviz import architectures, config, data, distill, int8, integer_linear, measure, models, packing, quantize, train
 from kdviz.pareto import pareto_front
 
 # ==============================================================================================================
@@ -345,6 +345,40 @@ def check_separable_swap(fn: Callable[[nn.Sequential, int], nn.Module], model: n
 # 02 · Pruning
 # ==============================================================================================================
 
+def check_low_rank_factors(fn: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]],
+                           weight: torch.Tensor) -> CheckResult:
+    """Notebook 01: ``fn(weight, rank)`` returns (first, second), (rank, in) and (out, rank), whose product
+    second @ first is the best rank-``rank`` approximation of ``weight``: its error equals what the discarded
+    singular values hold (Eckart-Young). Checked on a real layer of the teacher at ranks 1, 8 and 32."""
+    weight = weight.detach().float().cpu()
+    values = torch.linalg.svdvals(weight.double())
+    for rank in (1, 8, 32):
+        pair, failure = _call(fn, weight.clone(), rank)
+        if failure is not None:
+            return failure
+        if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(t, torch.Tensor) for t in pair)):
+            return CheckResult(False, f"Return a pair of tensors (first, second); your function returned {type(pair).__name__}.")
+        first, second = pair
+        if first.shape != (rank, weight.shape[1]) or second.shape != (weight.shape[0], rank):
+            return CheckResult(False, f"At rank {rank} your factors are {tuple(first.shape)} and {tuple(second.shape)}, "
+                                      f"expected first {(rank, weight.shape[1])} and second {(weight.shape[0], rank)}: "
+                                      "the layer becomes x -> first @ x -> second @ (first @ x).")
+        error = float(torch.linalg.matrix_norm(weight.double() - second.double() @ first.double()))
+        best = float(values[rank:].pow(2).sum().sqrt())
+        if error <= best * (1 + 1e-4) + 1e-6:
+            continue
+        u, _, vh = torch.linalg.svd(weight.double(), full_matrices=False)
+        without_values = float(torch.linalg.matrix_norm(weight.double() - u[:, :rank] @ vh[:rank]))
+        hint = ("carry the singular values: U_r diag(S_r) V_r^T, not U_r V_r^T (split them as sqrt(S_r) on each side)."
+                if abs(error - without_values) < 1e-6 * (1 + without_values) else
+                "torch.linalg.svd(weight, full_matrices=False) returns U, S, Vh with the largest value first; keep the "
+                "first rank columns of U, values of S and rows of Vh.")
+        return CheckResult(False, f"At rank {rank} the error of your approximation is {error:.4f}; the best possible, "
+                                  f"the discarded singular values' norm, is {best:.4f}. Hint: {hint}")
+    return CheckResult(True, "Your factors reach the best error at every rank (Eckart-Young): the discarded singular "
+                             "values are all that is lost.")
+
+
 def check_magnitude_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
     """Notebook 02: ``fn(weight, amount)`` returns a 0/1 mask removing the ``amount`` fraction of weights with
     the smallest |w|, as torch.nn.utils.prune.l1_unstructured does."""
@@ -551,6 +585,38 @@ def check_integer_linear_per_channel(fn: Callable[..., torch.Tensor], layer: nn.
 
 SOFT_TARGET_CASES = [(torch.tensor([[2.0, 1.0, 0.1]]), 1.0), (torch.tensor([[5.0, -3.0, 0.0, 1.0]]), 4.0),
                      (torch.tensor([[10.0, 0.0], [0.0, 10.0]]), 20.0)]
+
+
+def check_unpack(fn: Callable[[torch.Tensor, int, int], torch.Tensor], weight: torch.Tensor) -> CheckResult:
+    """Notebook 03: ``fn(packed, bits, count)`` returns the first ``count`` codes of bytes packed as
+    :func:`kdviz.packing.pack` packs them (8 / bits codes to a byte, the first in the lowest bits). Checked on a real
+    weight's 4-bit and 2-bit codes, with a count that leaves the last byte partly padding."""
+    for bits in (4, 2):
+        params = quantize.choose_qparams(weight, bits, symmetric=True, axis=0)
+        codes = (quantize.quantize(weight, params) + 2 ** (bits - 1)).flatten()[:1001]  # 1,001: a padded last byte
+        packed = packing.pack(codes, bits)
+        got, failure = _tensor_call(fn, packed.clone(), bits, len(codes))
+        if failure is not None:
+            return failure
+        if got.shape == codes.shape and torch.equal(got.to(torch.int64), codes):
+            continue
+        per_byte, mask = 8 // bits, 2 ** bits - 1
+        shifts = torch.arange(per_byte) * bits
+        spread = packed.to(torch.int64)[:, None] >> shifts
+        wrong = {
+            "the first code sits in the lowest bits: shift each byte right by 0, bits, 2 * bits, ... in that order.":
+                ((packed.to(torch.int64)[:, None] >> shifts.flip(0)) & mask).flatten()[:len(codes)],
+            "after each shift keep only the lowest bits: & (2 ** bits - 1).": spread.flatten()[:len(codes)],
+            f"keep only the first count codes: the last byte is padded with zero codes up to {per_byte} to a byte.":
+                (spread & mask).flatten(),
+        }
+        hint = next((h for h, w in wrong.items() if got.shape == w.shape and torch.equal(got.to(torch.int64), w)),
+                    "for each byte, (byte >> (i * bits)) & (2 ** bits - 1) is its code number i.")
+        shown = got.flatten()[:8].tolist()
+        return CheckResult(False, f"At {bits} bits your first codes are {shown} ({got.numel():,} in all), expected "
+                                  f"{codes[:8].tolist()} ({len(codes):,}). Hint: {hint}")
+    return CheckResult(True, "Your unpacking gives back every 4-bit and 2-bit code of the teacher's weight, "
+                             "padding dropped: the file stores b bits a weight, and nothing is lost.")
 
 
 def check_soft_targets(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:

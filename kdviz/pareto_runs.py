@@ -9,7 +9,20 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
-from kdviz import cache, config, distillation_runs, measure, pipeline_runs, pruning_runs, sparse, train
+from kdviz import (
+    cache,
+    config,
+    distillation_runs,
+    low_rank_runs,
+    measure,
+    packing,
+    pipeline_runs,
+    pruning_runs,
+    quantization_runs,
+    quantize,
+    sparse,
+    train,
+)
 from kdviz.pareto import COSTS, pareto_front
 
 
@@ -47,6 +60,21 @@ def _int8(model: nn.Module, profile: config.Profile) -> tuple:
     """A float model's static int8 version, its accuracy, and the float model's MACs (an int8 model has no count)."""
     converted, accuracy = pipeline_runs.quantized(model, profile)
     return converted, accuracy, measure.macs(model), None
+
+
+def _packed_teacher(profile: config.Profile, bits: int = 4) -> tuple:
+    """The teacher with its weights stored packed at ``bits`` bits (one scale per channel): the file's bytes, and
+    the accuracy notebook 03's weight curve measured for that depth (the same weights); it runs unpacked."""
+    teacher = train.cached_teacher(profile, "cpu")
+    accuracy = {r["bits"]: r["accuracy"] for r in quantization_runs.weight_bits(profile)["per channel"]}[bits]
+    return (quantize.quantize_weights(teacher, bits, per_channel=True), accuracy, measure.macs(teacher),
+            len(packing.file_contents(teacher, bits)))
+
+
+def _low_rank_teacher(profile: config.Profile) -> tuple:
+    """The teacher with its big layer factorized at the rank notebook 01 chose on validation, fine-tuned."""
+    model, result = low_rank_runs.finetuned(profile, low_rank_runs.chosen_rank(profile, progress=False), progress=False)
+    return model, result["accuracy"], result["MACs"], None
 
 
 def _int8_teacher(profile: config.Profile) -> tuple:
@@ -97,7 +125,12 @@ ENTRIES = (
     _Entry("teacher, 95 % pruned (CSR)", "pruned", _sparse_teacher, "stored sparse; runs dense, so its MACs and "
            "latency are the teacher's"),
     _Entry("teacher, 50 % channels pruned", "pruned", _channel_pruned_teacher),
+    _Entry("teacher, low rank (fine-tuned)", "architecture", _low_rank_teacher,
+           "its first fully connected layer factorized by truncated SVD at the rank notebook 01 chose on validation"),
     _Entry("teacher, int8", "quantized", _int8_teacher),
+    _Entry("teacher, 4-bit weights (packed)", "quantized", _packed_teacher,
+           "stored packed, 4 bits a weight and a scale per channel; unpacked to float32 to run, so its MACs and "
+           "latency are the teacher's"),
     _Entry("student w8 (scratch)", "scratch", _student(8, "scratch")),
     _Entry("student w8 (distilled)", "distilled", _student(8, "distilled"),
            "notebook 04's recipe: its sweep's best cell on the validation images"),

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import torch
 
-from kdviz import adversarial, config, data, distillation_runs, pipeline_runs, pruning_runs, train
+from kdviz import adversarial, config, data, distillation_runs, low_rank_runs, pipeline_runs, pruning_runs, train
 
 TEACHER = "00 teacher"
 TEACHER_LOGITS = "04 teacher logits, training images"
@@ -100,6 +100,9 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
         _zoo("02 tiny net", "tiny_mlp", 0),
         Job("02 tiny net's Hessian", "pruning_runs", "tiny_hessian", after="02 tiny net"),
         *_twins(profile),
+        Job("01 low-rank sweep", "low_rank_runs", "sweep", after=TEACHER),
+        *[Job(f"01 low rank {rank}, fine-tuned", "low_rank_runs", "finetuned", {"rank": rank}, after=TEACHER)
+          for rank in low_rank_runs.FINETUNED_RANKS],
         Job(TEACHER_LOGITS, "distillation_runs", "teacher_logits", {"split": "train"}, after=TEACHER),
         Job("04 digit teacher (MNIST)", "distillation_runs", "digit_teacher"),
         Job("04 teacher logits, test images", "distillation_runs", "teacher_logits", {"split": "test"}, after=TEACHER),

@@ -607,6 +607,34 @@ def plot_activation_losses(tables: dict[str, pd.DataFrame], title: str = "Accura
     return fig
 
 
+def plot_low_rank(values: torch.Tensor, sweep: dict, finetuned: Sequence[dict], rank: int, title: str) -> Figure:
+    """Left: a layer's singular values (log scale), those kept at ``rank`` shaded. Right: the model's test accuracy
+    against the rank, factorized as is and fine-tuned, beside the unfactorized model's; ``rank`` marked."""
+    values = torch.as_tensor(values, dtype=torch.float64)
+    fig = _figure(13, 4.8)
+    left, right = fig.subplots(1, 2)
+    index = np.arange(1, len(values) + 1)
+    left.semilogy(index, values.numpy(), color=OKABE_ITO[0], linewidth=2)
+    left.fill_between(index[:rank], values.numpy()[:rank], values.numpy().min() / 2, color=OKABE_ITO[0], alpha=0.25,
+                      label=f"kept: the first {rank}")
+    left.axvline(rank, color=OKABE_ITO[1], linestyle="--", linewidth=2)
+    left.set(xlabel="singular value number", ylabel="singular value (log scale)", title="the layer's spectrum")
+    left.legend(loc="upper right")
+    ranks = [row["rank"] for row in sweep["ranks"]]
+    right.plot(ranks, [100 * row["accuracy"] for row in sweep["ranks"]], "o-", color=OKABE_ITO[0], linewidth=2,
+               label="factorized")
+    right.plot([row["rank"] for row in finetuned], [100 * row["accuracy"] for row in finetuned], "s--",
+               color=OKABE_ITO[2], linewidth=2, markersize=8, label="factorized, then fine-tuned")
+    right.axhline(100 * sweep["teacher"]["accuracy"], color="black", linestyle=":", label="unfactorized")
+    right.axvline(rank, color=OKABE_ITO[1], linestyle="--", linewidth=2)
+    right.set_xscale("log", base=2)
+    right.set_xticks(ranks, [str(r) for r in ranks])
+    right.set(xlabel="rank", ylabel="test accuracy (%)", title="accuracy against rank")
+    right.legend(loc="lower right")
+    fig.suptitle(title)
+    return fig
+
+
 def plot_activation_ranges(samples: dict, title: str = "The teacher's activations") -> Figure:
     """A histogram (log counts) of each layer's sampled activations, with its maximum and 99.99th percentile."""
     fig = _figure(3.2 * len(samples), 3.8)

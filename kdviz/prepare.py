@@ -21,7 +21,7 @@ import torch
 from nbclient.exceptions import CellTimeoutError
 from tqdm.auto import tqdm
 
-from kdviz import cache, config, data, plan, runner
+from kdviz import cache, config, data, plan, runner, tensorboard_log
 from kdviz import pack as pack_module
 
 DATASETS = ("fashion-mnist",)  # what the notebooks read
@@ -65,6 +65,7 @@ def prepare(profile: str | None = "full", *, into: Path | None = None, notebooks
     notebook is reported and the others still run.
     """
     profile = config.get_profile(profile)
+    tensorboard_log.folder()  # a KDVIZ_TENSORBOARD naming a file: said now, not by every job
     into = Path(into).expanduser().resolve() if into else None
     started = time.perf_counter()
     report: list[dict] = []

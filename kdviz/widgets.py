@@ -8,7 +8,7 @@ import torch
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from kdviz import architectures, data, distill, pareto, plots, prune, quantize
+from kdviz import architectures, data, distill, low_rank, pareto, plots, prune, quantize
 
 
 def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8) -> widgets.interactive:
@@ -183,6 +183,35 @@ def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: 
     scheme.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([depth, scheme]), picture])
+
+
+def rank_view(values: torch.Tensor, sweep: dict, finetuned: Sequence[dict], rank: int) -> Figure:
+    """Compute and draw one state of the rank explorer: the energy kept at ``rank`` and what the model then costs
+    and keeps (notebook 01)."""
+    row = next((r for r in sweep["ranks"] if r["rank"] == rank), None)
+    if row is None:
+        raise ValueError(f"rank must be one of the sweep's ranks {[r['rank'] for r in sweep['ranks']]}, got {rank!r}")
+    smaller = sweep["teacher"]["bytes"] / row["bytes"]
+    return plots.plot_low_rank(values, sweep, finetuned, rank,
+                               f"rank {rank}: {100 * low_rank.energy_kept(values, rank):.1f} % of the layer's energy, "
+                               f"a {smaller:.1f}x smaller model, {100 * row['accuracy']:.2f} % before fine-tuning")
+
+
+def rank_explorer(values: torch.Tensor, sweep: dict, finetuned: Sequence[dict], rank: int = 16) -> widgets.VBox:
+    """A slider over the sweep's ranks: the spectrum cut at that rank, and the measured accuracy, factorized and
+    fine-tuned, against the rank (notebook 01)."""
+    ranks = [r["rank"] for r in sweep["ranks"]]
+    if rank not in ranks:
+        raise ValueError(f"rank must be one of the sweep's ranks {ranks}, got {rank!r}")
+    slider = widgets.SelectionSlider(options=ranks, value=rank, description="rank", continuous_update=False)
+    picture = widgets.Image(format="png")
+
+    def redraw(_: object = None) -> None:
+        picture.value = plots.to_png(rank_view(values, sweep, finetuned, slider.value))
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([slider, picture])
 
 
 def pareto_view(rows: Sequence[dict], cost: str = "bytes", families: Sequence[str] | None = None) -> Figure:

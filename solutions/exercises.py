@@ -184,6 +184,19 @@ def my_static_int8(model: nn.Sequential, calibration_images: torch.Tensor) -> nn
     return tq.convert(prepared).eval()
 
 
+def my_unpack(packed: torch.Tensor, bits: int, count: int) -> torch.Tensor:
+    per_byte = 8 // bits
+    shifts = torch.arange(per_byte) * bits
+    codes = (packed.to(torch.int64)[:, None] >> shifts) & (2 ** bits - 1)  # one row per byte, first code lowest
+    return codes.flatten()[:count]
+
+
+def my_factors(weight: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    u, s, vh = torch.linalg.svd(weight, full_matrices=False)
+    root = s[:rank].sqrt()
+    return root[:, None] * vh[:rank], u[:, :rank] * root
+
+
 SOLUTIONS = {
     checks.check_conv2d_parameters: conv2d_parameters,
     checks.check_conv2d_macs: conv2d_macs,
@@ -191,12 +204,14 @@ SOLUTIONS = {
     checks.check_separable_macs: separable_macs,
     checks.check_separable_block: separable_block,
     checks.check_separable_swap: my_separable_swap,
+    checks.check_low_rank_factors: my_factors,
     checks.check_magnitude_mask: magnitude_mask,
     checks.check_obd_saliency: obd_saliency,
     checks.check_channels_before_linear: channels_before_linear,
     checks.check_quantize: my_quantize,
     checks.check_scale: my_scale,
     checks.check_integer_linear_per_channel: my_integer_linear_per_channel,
+    checks.check_unpack: my_unpack,
     checks.check_soft_targets: my_soft_targets,
     checks.check_distillation_loss: my_distillation_loss,
     checks.check_distillation_epoch: my_distillation_epoch,

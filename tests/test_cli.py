@@ -43,3 +43,11 @@ def test_a_bad_setting_is_one_line_not_a_traceback(capsys, monkeypatch):
     monkeypatch.setenv("KDVIZ_PROFILE", "fast")
     assert main(["info"]) == 2
     assert "profile must be one of ['full', 'quick'], got 'fast'" in capsys.readouterr().err
+
+
+def test_a_tensorboard_switch_naming_a_file_stops_prepare_before_any_work(capsys, monkeypatch, tmp_path):
+    (tmp_path / "a file").write_text("")
+    monkeypatch.setenv("KDVIZ_TENSORBOARD", str(tmp_path / "a file"))
+    assert main(["prepare", "--profile", "quick", "--notebooks", "00"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m kdviz prepare: KDVIZ_TENSORBOARD must be 1, 0 or a folder") and "Traceback" not in err

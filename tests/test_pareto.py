@@ -99,3 +99,18 @@ def test_replace_readme_section_needs_the_markers():
     assert pareto_runs.replace_readme_section(text, "new") == "a\nnew\nb"
     with pytest.raises(ValueError, match="must contain"):
         pareto_runs.replace_readme_section("no markers", "new")
+
+
+def test_the_packed_teacher_is_charted_once_its_weight_curve_is_cached(small_world):
+    from kdviz import data, packing, quantization_runs, quantize, train
+
+    teacher = train.cached_teacher(small_world, "cpu")  # trains the tiny teacher
+    assert "teacher, 4-bit weights (packed)" in pareto_runs.collect(small_world, min_run_time=0.01, progress=False)[1]
+    curve = quantization_runs.weight_bits(small_world)
+    rows = {r["name"]: r for r in pareto_runs.collect(small_world, min_run_time=0.01, progress=False)[0]}
+    packed = rows["teacher, 4-bit weights (packed)"]
+    assert packed["bytes"] == len(packing.file_contents(teacher, 4)) < rows["teacher"]["bytes"]
+    assert packed["MACs"] == rows["teacher"]["MACs"]
+    assert packed["accuracy"] == {r["bits"]: r["accuracy"] for r in curve["per channel"]}[4]
+    test = data.load_profile_split("fashion-mnist", "test", small_world)
+    assert packed["accuracy"] == train.evaluate(quantize.quantize_weights(teacher, 4), *test).accuracy

@@ -56,6 +56,8 @@ def _output_layer_and_activations():
 
 
 CHECK_DATA["check_integer_linear_per_channel"] = _output_layer_and_activations
+CHECK_DATA["check_low_rank_factors"] = lambda: (_built_as_after_training("teacher")[16].weight.detach(),)
+CHECK_DATA["check_unpack"] = lambda: (_built_as_after_training("teacher")[16].weight.detach(),)
 
 
 def _teacher_and_labelled_images():
@@ -259,3 +261,28 @@ def test_exercises_are_numbered_one_to_n_as_the_answer_notes_number_them(path):
     open_exercises = [int(n) for cell in cells[start:end] if cell.cell_type == "markdown"
                       for n in re.findall(r"^\*\*(\d+)\.\*\* \(Open\.\)", cell.source, re.MULTILINE)]
     assert [int(n) for n in re.findall(r"^\*\*(\d+)\.\*\*", section, re.MULTILINE)] == open_exercises
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    (lambda packed, bits, count: ((packed.long()[:, None] >> (torch.arange(8 // bits) * bits).flip(0))
+                                  & (2 ** bits - 1)).flatten()[:count], "the first code sits in the lowest bits"),
+    (lambda packed, bits, count: (packed.long()[:, None] >> (torch.arange(8 // bits) * bits)).flatten()[:count],
+     "keep only the lowest bits"),
+    (lambda packed, bits, count: ((packed.long()[:, None] >> (torch.arange(8 // bits) * bits))
+                                  & (2 ** bits - 1)).flatten(), "the last byte is padded"),
+])
+def test_unpacking_mistakes_are_told_apart(mistake, hint):
+    result = exercises.checks.check_unpack(mistake, _built_as_after_training("teacher")[16].weight.detach())
+    assert not result.passed and hint in result.message
+
+
+def test_factors_without_their_singular_values_are_told_so():
+    def without_values(weight, rank):
+        u, _, vh = torch.linalg.svd(weight, full_matrices=False)
+        return vh[:rank], u[:, :rank]
+
+    result = exercises.checks.check_low_rank_factors(without_values, _built_as_after_training("teacher")[16].weight)
+    assert not result.passed and "carry the singular values" in result.message
+    wrong_shape = exercises.checks.check_low_rank_factors(lambda w, r: (torch.zeros(r, 3), torch.zeros(3, r)),
+                                                          _built_as_after_training("teacher")[16].weight)
+    assert not wrong_shape.passed and "expected first (1, 3136)" in wrong_shape.message
