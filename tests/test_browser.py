@@ -49,6 +49,7 @@ NOTEBOOK = "00_why_compress.ipynb"
 KD_NOTEBOOK = "04_knowledge_distillation.ipynb"
 PRUNING_NOTEBOOK = "02_pruning.ipynb"
 PARETO_NOTEBOOK = "05_better_together.ipynb"
+ARCHITECTURES_NOTEBOOK = "01_efficient_architectures.ipynb"
 PARETO_BUTTON = "ms per batch of 256"
 BANNER = "kdviz | profile: quick"
 
@@ -67,6 +68,7 @@ RUN_ALL_TIMEOUT_S = 240
 KD_RUN_ALL_TIMEOUT_S = 420  # notebook 04 trains many small students when KDVIZ_HOME has no checkpoints yet
 PRUNING_RUN_ALL_TIMEOUT_S = 420  # notebook 02 prunes and fine-tunes the teacher when nothing is cached yet
 PARETO_RUN_ALL_TIMEOUT_S = 420  # notebook 05 trains its students, and the teacher when nothing is cached yet
+ARCHITECTURES_RUN_ALL_TIMEOUT_S = 420  # notebook 01 trains its twins and factorizes the teacher when nothing is cached
 SHOWN_TIMEOUT_S = 20
 WIDGET_UPDATE_TIMEOUT_S = 30
 
@@ -567,6 +569,21 @@ def _sparsity_explorer(page: Page):
 def test_sparsity_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
     _control_changes_the_picture(PRUNING_NOTEBOOK, PRUNING_RUN_ALL_TIMEOUT_S, _sparsity_explorer,
                                  _move_slider("sparsity"), "the sparsity slider", lab_server, page, tmp_path)
+
+
+# --- the rank explorer of notebook 01 --------------------------------------------------------------------------------
+
+def _rank_explorer(page: Page):
+    """The first widget box of an output with a "rank" slider and a picture."""
+    return (page.locator(f"{OUTPUT} .widget-vbox")
+            .filter(has=page.locator(".widget-slider").filter(has=_widget_label(page, "rank")))
+            .filter(has=page.locator("img"))
+            .first)
+
+
+def test_rank_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
+    _control_changes_the_picture(ARCHITECTURES_NOTEBOOK, ARCHITECTURES_RUN_ALL_TIMEOUT_S, _rank_explorer,
+                                 _move_slider("rank"), "the rank slider", lab_server, page, tmp_path)
 
 
 # --- the Pareto explorer of notebook 05 -----------------------------------------------------------------------------
