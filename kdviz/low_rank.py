@@ -39,6 +39,8 @@ def energy_kept(values: torch.Tensor, rank: int) -> float:
 def factors(weight: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(first, second) with second @ first the best rank-``rank`` approximation of ``weight`` (out, in): first is
     (rank, in), second (out, rank), each carrying the square root of the singular values."""
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        raise ValueError(f"weight must be a matrix (out, in); got {getattr(weight, 'shape', type(weight).__name__)}")
     u, s, vh = torch.linalg.svd(weight.double(), full_matrices=False)
     validate_rank(rank, len(s))
     root = s[:rank].sqrt()

@@ -12,7 +12,7 @@ from kdviz import cache, config, data, low_rank, measure, train
 LAYER = 16  # the teacher's first fully connected layer, 3,136 -> 256: nine tenths of its parameters
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128)
 FINETUNED_RANKS = (4, 8, 16, 32)
-FINETUNE_IMAGES = 15_000  # training images of the one fine-tuning pass (iterative pruning's step uses as many)
+FINETUNE_IMAGES = config.FINETUNE_IMAGES  # training images of the one fine-tuning pass, as an iterative pruning step
 WITHIN = 0.005  # the chosen rank: the smallest whose fine-tuned validation accuracy is within this of the teacher's
 
 

@@ -102,12 +102,13 @@ def latencies(models: dict[str, nn.Module], batch_size: int = 1, *, repeats: int
     """Each model's :class:`Latency` over ``repeats`` measurements of ``min_run_time`` seconds. The models take
     turns, each repeat measuring all of them, so a busy moment of the machine falls on every model alike."""
     _check_timing(batch_size, min_run_time)
+    _check_threads(threads)
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    timers = {name: _timer(zoo.copy_model(model).cpu().eval(), batch_size, input_shape, threads)
-              for name, model in models.items()}
-    samples: dict[str, list[float]] = {name: [] for name in timers}
+    samples: dict[str, list[float]] = {name: [] for name in models}
     with _torch_threads(threads):
+        timers = {name: _timer(zoo.copy_model(model).cpu().eval(), batch_size, input_shape)
+                  for name, model in models.items()}  # copied under these threads: a runtime that reads them at build
         calls = {name: _calls_per_block(timer, min_run_time) for name, timer in timers.items()}
         for _ in range(repeats):
             for name, timer in timers.items():
@@ -149,6 +150,11 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _check_threads(threads: int | None) -> None:
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+
+
 def _check_timing(batch_size: int, min_run_time: float) -> None:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -157,11 +163,9 @@ def _check_timing(batch_size: int, min_run_time: float) -> None:
         raise ValueError(f"min_run_time must be a positive, finite number of seconds, got {min_run_time!r}")
 
 
-def _timer(cpu_model: nn.Module, batch_size: int, input_shape: tuple[int, ...], threads: int | None) -> timeit.Timer:
+def _timer(cpu_model: nn.Module, batch_size: int, input_shape: tuple[int, ...]) -> timeit.Timer:
     """A timer of one forward pass without gradients (Python's ``timeit``: the clock is ``time.perf_counter``, and
     the garbage collector waits while a block runs)."""
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     images = torch.randn(batch_size, *input_shape)
 
     def forward() -> None:

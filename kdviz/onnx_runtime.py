@@ -88,13 +88,16 @@ def quantize_static(float_model: bytes, calibration_images: torch.Tensor, *, bat
 class OrtModel(nn.Module):
     """An ONNX model run by ONNX Runtime's CPU execution provider with every graph optimization on, as an
     ``nn.Module``: float32 images in, logits out (a torch tensor). It uses as many threads as PyTorch does when it
-    is built, so that both runtimes are timed alike."""
+    is built (or copied, as ``measure.latencies`` copies every model it times), so that both runtimes are timed
+    alike; ``threads`` fixes the number instead."""
 
     def __init__(self, model: bytes, threads: int | None = None) -> None:
         super().__init__()
         if not isinstance(model, bytes) or not model:
             raise ValueError("model must be an ONNX file's bytes (from onnx_runtime.export or quantize_static)")
-        self.model_bytes = model
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive integer or None (PyTorch's), got {threads!r}")
+        self.model_bytes, self._fixed_threads = model, threads
         self.threads = threads or torch.get_num_threads()
         self._session, self._optimized = self._start()
 
@@ -127,7 +130,7 @@ class OrtModel(nn.Module):
         return torch.from_numpy(logits)
 
     def __deepcopy__(self, memo: dict) -> "OrtModel":
-        return OrtModel(self.model_bytes, self.threads)
+        return OrtModel(self.model_bytes, self._fixed_threads)  # None: as many threads as PyTorch has now
 
     def extra_repr(self) -> str:
         return f"{self.file_bytes:,} bytes, {self.threads} threads"

@@ -28,7 +28,10 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
     """Unsigned codes (0 .. 2^bits - 1) packed 8 / bits to a byte, the first code in the lowest bits: a uint8
     tensor of ceil(n * bits / 8) bytes (the last byte padded with zero codes)."""
     validate_packable(bits)
-    flat = torch.as_tensor(codes).flatten().to(torch.int64)
+    codes = torch.as_tensor(codes)
+    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+        raise ValueError(f"codes must be an integer tensor (quantize.quantize gives int64), got {codes.dtype}")
+    flat = codes.flatten().to(torch.int64)
     if len(flat) and (flat.min() < 0 or flat.max() >= 2 ** bits):
         raise ValueError(f"codes must be integers in 0..{2 ** bits - 1} for {bits} bits, got "
                          f"{int(flat.min())}..{int(flat.max())}")
@@ -41,11 +44,23 @@ def unpack(packed: torch.Tensor, bits: int, count: int) -> torch.Tensor:
     """The first ``count`` codes (int64) of bytes written by :func:`pack`."""
     validate_packable(bits)
     per_byte = 8 // bits
-    if packed.dtype != torch.uint8 or packed.dim() != 1 or not 0 <= count <= len(packed) * per_byte:
-        raise ValueError(f"packed must be a 1-D uint8 tensor holding at least count codes; got {packed.dtype} "
-                         f"{tuple(packed.shape)} for count {count}")
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ValueError(f"count must be an integer number of codes, got {count!r}")
+    if not isinstance(packed, torch.Tensor) or packed.dtype != torch.uint8 or packed.dim() != 1 \
+            or not 0 <= count <= len(packed) * per_byte:
+        shown = f"{packed.dtype} {tuple(packed.shape)}" if isinstance(packed, torch.Tensor) else type(packed).__name__
+        raise ValueError(f"packed must be a 1-D uint8 tensor holding at least count codes; got {shown} for count {count}")
     shifts = torch.arange(per_byte) * bits
     return ((packed.to(torch.int64)[:, None] >> shifts) & (2 ** bits - 1)).flatten()[:count]
+
+
+def unsigned_codes(weight: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A weight's ``bits``-bit codes as :func:`pack` takes them and their scales: quantized symmetrically with one
+    scale per output channel (as ``quantize.quantize_weights``), then shifted from -2^(b-1) .. 2^(b-1) - 1 to
+    0 .. 2^b - 1."""
+    weight = weight.detach().float().cpu()
+    params = quantize.choose_qparams(weight, validate_packable(bits), symmetric=True, axis=0)
+    return quantize.quantize(weight, params) + 2 ** (bits - 1), params.scale.float()
 
 
 def packed_state(model: nn.Module, bits: int) -> dict:
@@ -53,13 +68,10 @@ def packed_state(model: nn.Module, bits: int) -> dict:
     each Conv2d and Linear weight as packed codes, its shape and its per-channel scales; every other parameter and
     buffer (biases, batch norm) as it is."""
     validate_packable(bits)
-    offset = 2 ** (bits - 1)  # signed symmetric codes -2^(b-1) .. 2^(b-1) - 1, stored shifted to 0 .. 2^b - 1
     weights, packed_names = {}, set()
     for name, layer in prunable_layers(model).items():
-        weight = layer.weight.detach().float().cpu()
-        params = quantize.choose_qparams(weight, bits, symmetric=True, axis=0)
-        weights[name] = {"codes": pack(quantize.quantize(weight, params) + offset, bits),
-                         "shape": torch.tensor(weight.shape), "scale": params.scale.float()}
+        codes, scale = unsigned_codes(layer.weight, bits)
+        weights[name] = {"codes": pack(codes, bits), "shape": torch.tensor(layer.weight.shape), "scale": scale}
         packed_names.add(f"{name}.weight" if name else "weight")
     rest = {key: value.detach().cpu() for key, value in model.state_dict().items() if key not in packed_names}
     return {"format": FORMAT, "bits": bits, "weights": weights, "rest": rest}
@@ -85,7 +97,10 @@ def load(path: Path | str, model: nn.Module) -> nn.Module:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a file of packed weights written by kdviz.packing.save")
-    bits, offset = state["bits"], 2 ** (state["bits"] - 1)
+    bits = state.get("bits")
+    if isinstance(bits, bool) or bits not in PACKABLE_BITS:
+        raise ValueError(f"{path} names {bits!r} bits a weight; a packed file holds one of {list(PACKABLE_BITS)}")
+    offset = 2 ** (bits - 1)
     rebuilt = copy_model(model)
     layers = prunable_layers(rebuilt)
     if set(state["weights"]) != set(layers):
@@ -103,6 +118,8 @@ def load(path: Path | str, model: nn.Module) -> nn.Module:
             shape = torch.Size(stored["shape"].tolist())
             if shape != layers[name].weight.shape:
                 raise ValueError(f"{path}: layer {name} is {tuple(shape)}, the model's {tuple(layers[name].weight.shape)}")
+            if stored["scale"].numel() != shape[0]:
+                raise ValueError(f"{path}: layer {name} has {stored['scale'].numel()} scales for {shape[0]} output channels")
             codes = unpack(stored["codes"], bits, shape.numel()).reshape(shape) - offset
             scale = stored["scale"].reshape(-1, *([1] * (len(shape) - 1)))
             layers[name].weight.copy_(codes.float() * scale)

@@ -112,7 +112,7 @@ def sensitivity(profile: config.Profile | str | None = None,
 
 def iterative(profile: config.Profile | str | None = None, method: str = "magnitude",
               schedule: Sequence[float] | None = None, epochs_per_step: int = 1, lr: float = 0.01, seed: int = 0,
-              images_per_step: int | None = 15_000,
+              images_per_step: int | None = config.FINETUNE_IMAGES,
               device: torch.device | str | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
     """The teacher pruned step by step to each sparsity of ``schedule`` with fine-tuning after each step, ranking
     by magnitude or by OBD saliency recomputed at every step (OBD's own procedure), each step fine-tuned on

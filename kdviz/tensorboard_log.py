@@ -3,6 +3,7 @@ a folder) makes every training run write its curves as it trains, and :func:`wri
 a cached one included. TensorBoard is an optional dependency (``pip install tensorboard``)."""
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -16,6 +17,7 @@ VARIABLE = "KDVIZ_TENSORBOARD"
 OFF = ("", "0", "off", "false", "no")
 ON = ("1", "on", "true", "yes")
 # how a history's record keys are grouped in TensorBoard: one chart per measure, train and test curves together
+_RUNS = itertools.count(1)
 TAGS = {"train_loss": "loss/train", "test_loss": "loss/test", "train_accuracy": "accuracy/train",
         "test_accuracy": "accuracy/test", "seconds": "seconds per epoch"}
 
@@ -92,4 +94,5 @@ def live_writer(description: str) -> Any | None:
     root = folder()
     if root is None:
         return None
-    return _summary_writer(run_folder(f"{description} {time.strftime('%Y-%m-%d %H-%M-%S')}", root))
+    started = time.strftime("%Y-%m-%d %H-%M-%S")  # with the process and a count: runs of one second stay apart
+    return _summary_writer(run_folder(f"{description} {started} {os.getpid()}-{next(_RUNS)}", root))

@@ -119,36 +119,38 @@ def fit(model: nn.Module, train: Split, test: Split | None = None, *, epochs: in
     history = History()
     bar = tqdm(total=epochs * steps_per_epoch, desc=description, disable=not progress, unit="batch")
     events = tensorboard_log.live_writer(description)  # None unless KDVIZ_TENSORBOARD is on
-    for epoch in range(1, epochs + 1):
-        model.train()
-        started = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        for x, y, *rest in data.batches(images, labels, batch_size, shuffle=True, generator=generator,
-                                        augmentation=augmentation, device=device, name=name, extra=extra):
-            logits = model(x)
-            loss = loss_fn(logits, y, rest[0] if rest else None) if loss_fn else nn.functional.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            bar.update()
-        record = {"epoch": epoch, "train_loss": loss_sum.item() / len(labels),
-                  "train_accuracy": correct.item() / max(labelled, 1)}
-        if test is not None and (epoch % evaluate_every == 0 or epoch == epochs):
-            result = evaluate(model, *test, device=device, name=name)
-            record.update(test_loss=result.loss, test_accuracy=result.accuracy)
-        record["seconds"] = time.perf_counter() - started
-        history.records.append(record)
+    try:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            started = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device)
+            for x, y, *rest in data.batches(images, labels, batch_size, shuffle=True, generator=generator,
+                                            augmentation=augmentation, device=device, name=name, extra=extra):
+                logits = model(x)
+                loss = loss_fn(logits, y, rest[0] if rest else None) if loss_fn else nn.functional.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.detach().argmax(1) == y).sum()
+                bar.update()
+            record = {"epoch": epoch, "train_loss": loss_sum.item() / len(labels),
+                      "train_accuracy": correct.item() / max(labelled, 1)}
+            if test is not None and (epoch % evaluate_every == 0 or epoch == epochs):
+                result = evaluate(model, *test, device=device, name=name)
+                record.update(test_loss=result.loss, test_accuracy=result.accuracy)
+            record["seconds"] = time.perf_counter() - started
+            history.records.append(record)
+            if events is not None:
+                tensorboard_log.write_record(events, record)
+                events.flush()
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith("accuracy")}, refresh=True)
+    finally:
+        bar.close()
         if events is not None:
-            tensorboard_log.write_record(events, record)
-            events.flush()
-        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith("accuracy")}, refresh=True)
-    bar.close()
-    if events is not None:
-        events.close()
+            events.close()
     if convolutional:  # hand back the usual layout: later surgery may reshape the weights
         model.to(memory_format=torch.contiguous_format)
     model.eval()

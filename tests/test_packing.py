@@ -75,3 +75,22 @@ def test_a_file_of_another_kind_or_model_is_refused(tmp_path):
         packing.load(tmp_path / "model.pt", nn.Sequential(nn.Flatten(), nn.Linear(784, 10)))
     with pytest.raises(ValueError, match="is .* the model's"):
         packing.load(tmp_path / "model.pt", models.build("teacher", width=4, hidden=32))
+
+
+def test_float_codes_a_fractional_count_and_a_damaged_file_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="codes must be an integer tensor"):
+        packing.pack(torch.tensor([1.7, 2.0]), 4)
+    with pytest.raises(ValueError, match="count must be an integer number of codes"):
+        packing.unpack(torch.zeros(2, dtype=torch.uint8), 4, 3.0)
+    with pytest.raises(ValueError, match="packed must be a 1-D uint8 tensor"):
+        packing.unpack([1, 2], 4, 2)
+    model = _teacher()
+    state = packing.packed_state(model, 4)
+    torch.save({**state, "bits": 3}, tmp_path / "bits.pt")
+    with pytest.raises(ValueError, match="names 3 bits a weight"):
+        packing.load(tmp_path / "bits.pt", model)
+    first = next(iter(state["weights"]))
+    state["weights"][first] = {**state["weights"][first], "scale": state["weights"][first]["scale"][:1]}
+    torch.save(state, tmp_path / "scales.pt")
+    with pytest.raises(ValueError, match="scales for 8 output channels"):
+        packing.load(tmp_path / "scales.pt", model)
