@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdviz import config, data, train
+from kdviz import config, data, models, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # solutions/, for the tests
 
@@ -78,6 +78,15 @@ def striped_images(count: int = 400, seed: int = 0) -> tuple[torch.Tensor, torch
     images = torch.randint(0, 60, (count, 28, 28), generator=generator)
     images[torch.arange(count), 2 * labels] = 255
     return images.to(torch.uint8), labels
+
+
+def small_trained_teacher(count: int = 300) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """A width-8 teacher trained two epochs on ``count`` striped images (seed 0), in eval mode, with its images."""
+    images, labels = striped_images(count)
+    torch.manual_seed(0)
+    model = models.build("teacher", width=8, hidden=32)
+    train.fit(model, (images, labels), epochs=2, lr=0.05, progress=False)
+    return model.eval(), images, labels
 
 
 @pytest.fixture

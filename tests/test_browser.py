@@ -556,33 +556,25 @@ def test_temperature_slider_changes_the_plot(lab_server: LabServer, page: Page, 
                                  "the T slider", lab_server, page, tmp_path)
 
 
-# --- the sparsity explorer of notebook 02 ---------------------------------------------------------------------------
+# --- the sparsity explorer of notebook 02 and the rank explorer of notebook 01 ---------------------------------------
 
-def _sparsity_explorer(page: Page):
-    """The first widget box of an output with a "sparsity" slider and a picture."""
-    return (page.locator(f"{OUTPUT} .widget-vbox")
-            .filter(has=page.locator(".widget-slider").filter(has=_widget_label(page, "sparsity")))
-            .filter(has=page.locator("img"))
-            .first)
+def _slider_explorer(label: str):
+    """A locator of the first widget box of an output with a ``label`` slider and a picture."""
+    def find(page: Page):
+        return (page.locator(f"{OUTPUT} .widget-vbox")
+                .filter(has=page.locator(".widget-slider").filter(has=_widget_label(page, label)))
+                .filter(has=page.locator("img"))
+                .first)
+    return find
 
 
 def test_sparsity_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
-    _control_changes_the_picture(PRUNING_NOTEBOOK, PRUNING_RUN_ALL_TIMEOUT_S, _sparsity_explorer,
+    _control_changes_the_picture(PRUNING_NOTEBOOK, PRUNING_RUN_ALL_TIMEOUT_S, _slider_explorer("sparsity"),
                                  _move_slider("sparsity"), "the sparsity slider", lab_server, page, tmp_path)
 
 
-# --- the rank explorer of notebook 01 --------------------------------------------------------------------------------
-
-def _rank_explorer(page: Page):
-    """The first widget box of an output with a "rank" slider and a picture."""
-    return (page.locator(f"{OUTPUT} .widget-vbox")
-            .filter(has=page.locator(".widget-slider").filter(has=_widget_label(page, "rank")))
-            .filter(has=page.locator("img"))
-            .first)
-
-
 def test_rank_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
-    _control_changes_the_picture(ARCHITECTURES_NOTEBOOK, ARCHITECTURES_RUN_ALL_TIMEOUT_S, _rank_explorer,
+    _control_changes_the_picture(ARCHITECTURES_NOTEBOOK, ARCHITECTURES_RUN_ALL_TIMEOUT_S, _slider_explorer("rank"),
                                  _move_slider("rank"), "the rank slider", lab_server, page, tmp_path)
 
 

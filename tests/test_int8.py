@@ -7,17 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import striped_images
+from conftest import small_trained_teacher
 from kdviz import int8, measure, models, train
 
 
 @pytest.fixture(scope="module")
 def trained():
-    images, labels = striped_images(300)
-    torch.manual_seed(0)
-    model = models.build("teacher", width=8, hidden=32)
-    train.fit(model, (images, labels), epochs=2, lr=0.05, progress=False)
-    return model.eval(), images, labels
+    return small_trained_teacher()
 
 
 def test_fusion_groups_find_conv_bn_relu_and_linear_relu():

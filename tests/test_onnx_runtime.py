@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import striped_images
+from conftest import small_trained_teacher
 from kdviz import int8, measure, models, onnx_runtime, train
 
 pytest.importorskip("onnxruntime", reason="ONNX Runtime is in requirements.txt; pip install -r requirements.txt")
@@ -19,11 +19,7 @@ numpy_helper = onnx.numpy_helper
 
 @pytest.fixture(scope="module")
 def trained():
-    images, labels = striped_images(300)
-    torch.manual_seed(0)
-    model = models.build("teacher", width=8, hidden=32)
-    train.fit(model, (images, labels), epochs=2, lr=0.05, progress=False)
-    return model.eval(), images, labels
+    return small_trained_teacher()
 
 
 @pytest.fixture(scope="module")
