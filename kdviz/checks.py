@@ -11,7 +11,21 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune as torch_prune
 
-from kdviz import architectures, config, data, distill, int8, integer_linear, measure, models, packing, quantize, train
+from kdviz import (
+    architectures,
+    config,
+    data,
+    distill,
+    hints,
+    huffman,
+    int8,
+    integer_linear,
+    measure,
+    models,
+    packing,
+    quantize,
+    train,
+)
 from kdviz.pareto import pareto_front
 
 # ==============================================================================================================
@@ -731,6 +745,70 @@ PARETO_CASES = [  # (cost, accuracy) points, as a learner would list them
     [(1.0, 0.5), (2.0, 0.4), (3.0, 0.6)],
     [(5.0, 0.9), (1.0, 0.9), (1.0, 0.8)],
 ]
+
+
+def check_hint_loss(fn: Callable, student: nn.Sequential, regressor: nn.Module, images: torch.Tensor,
+                    teacher_features: torch.Tensor) -> CheckResult:
+    """Notebook 04: ``fn(student, regressor, images, teacher_features)`` returns FitNets' hint loss: half the mean
+    squared difference between the regressor's map of the student's guided features (its first
+    ``hints.STUDENT_GUIDED_LAYERS`` layers) and the teacher's features. Checked on a real batch."""
+    guided = student[:hints.STUDENT_GUIDED_LAYERS](images)
+    expected = hints.hint_loss(regressor(guided), teacher_features)
+    got, failure = _tensor_call(fn, student, regressor, images, teacher_features)
+    if failure is not None:
+        return failure
+    if got.numel() == 1 and torch.allclose(got.detach().float().reshape(()), expected.detach(), rtol=1e-4):
+        if not got.requires_grad:
+            return CheckResult(False, "Your loss has the right value but no gradient: keep it a tensor computed "
+                                      "from the student's and the regressor's outputs (no .item(), no torch.no_grad).")
+        return CheckResult(True, "Your hint loss equals kdviz.hints.hint_loss on a real batch: the student's lower "
+                                 "layers can now be trained towards the teacher's features.")
+    value = float(got.detach().float().flatten()[0]) if got.numel() else float("nan")
+    squared = (regressor(guided) - teacher_features.float()) ** 2
+    wrong = {"FitNets' loss is half the mean squared difference: multiply by 0.5.": squared.mean(),
+             "average over every element (.mean()), not the sum.": 0.5 * squared.sum()}
+    hint = next((h for h, w in wrong.items() if got.numel() == 1 and torch.isclose(torch.tensor(value), w.detach(),
+                                                                                    rtol=1e-4)),
+                "regressed = regressor(student[:8](images)); 0.5 * ((regressed - teacher_features) ** 2).mean().")
+    return CheckResult(False, f"Your loss is {value:.5g} (shape {tuple(got.shape)}), expected {float(expected):.5g}. "
+                              f"Hint: {hint}")
+
+
+def check_code_lengths(fn: Callable, symbols: list[int], alphabet: int) -> CheckResult:
+    """Notebook 05: ``fn(symbols, alphabet)`` returns the length of each symbol's Huffman code, one per symbol of
+    ``0 .. alphabet - 1`` (0 for a symbol that never occurs). Checked on real symbols: a code with these lengths
+    must exist (the Kraft inequality) and take as few bits as Huffman's."""
+    got, failure = _call(fn, list(symbols), alphabet)
+    if failure is not None:
+        return failure
+    try:
+        lengths = [int(n) for n in got]
+    except (TypeError, ValueError):
+        return CheckResult(False, f"Your function returned {type(got).__name__}; return a list of integers, one "
+                                  f"per symbol of the alphabet ({alphabet}).")
+    best = huffman.encoded_bits(symbols, huffman.code_lengths(symbols, alphabet))
+    present = set(symbols)
+    if len(lengths) != alphabet:
+        return CheckResult(False, f"You returned {len(lengths)} lengths; return one per symbol of the alphabet "
+                                  f"({alphabet}), 0 for those that never occur.")
+    if any(lengths[s] <= 0 for s in present) or any(n < 0 for n in lengths):
+        return CheckResult(False, "Every symbol that occurs needs a code of at least one bit, and no length is "
+                                  "negative. Hint: start every symbol at 0 and add 1 to each member of a merged group.")
+    kraft = sum(2.0 ** -lengths[s] for s in present)
+    if kraft > 1 + 1e-12:
+        return CheckResult(False, f"No prefix code has these lengths: the sum of 2^-length is {kraft:.3f}, over 1. "
+                                  "Hint: each merge adds one bit to every member of *both* groups merged.")
+    total = sum(lengths[s] for s in symbols)
+    if total > best:
+        fixed = len({lengths[s] for s in present}) == 1
+        hint = ("these are fixed-width codes: let frequent symbols have shorter codes." if fixed else
+                "always merge the two groups with the *smallest* counts (heapq.heappop twice), then push the merged "
+                "group back with the sum of their counts.")
+        return CheckResult(False, f"Your codes take {total:,} bits for the {len(symbols):,} symbols; Huffman's take "
+                                  f"{best:,}. Hint: {hint}")
+    return CheckResult(True, f"Your code lengths are optimal: {total:,} bits for {len(symbols):,} symbols, "
+                             f"{total / len(symbols):.2f} bits a symbol instead of the fixed "
+                             f"{max(1, (alphabet - 1).bit_length())}.")
 
 
 def check_pareto_front(fn: Callable[[list[tuple[float, float]]], list[int]]) -> CheckResult:

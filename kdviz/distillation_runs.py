@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
-from kdviz import cache, config, data, distill, models, train
+from kdviz import cache, config, data, distill, hints, models, train
 
 METHODS = ("scratch", "distilled")
 
@@ -27,6 +27,7 @@ class StudentRun:
     seed: int = 0
     epochs: int = 15  # the full profile's epochs over the whole training set (capped in quick)
     lr: float = 0.05
+    hint_epochs: int = 0  # of ``epochs``, those spent first on FitNets' hint alone (0: no hint)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -35,6 +36,17 @@ class StudentRun:
         distill.validate_alpha(self.alpha)
         if self.labels is not None and self.labels <= 0:
             raise ValueError(f"labels must be a positive number of images or None, got {self.labels!r}")
+        if isinstance(self.hint_epochs, bool) or not isinstance(self.hint_epochs, int) \
+                or not 0 <= self.hint_epochs < self.epochs:
+            raise ValueError(f"hint_epochs must be an integer in 0..{self.epochs - 1} (fewer than epochs), "
+                             f"got {self.hint_epochs!r}")
+
+    @property
+    def name(self) -> str:
+        """The kind of teaching: "scratch", "distilled" (logits), "hints" or "hints + logits"."""
+        if not self.hint_epochs:
+            return self.method
+        return "hints" if self.method == "scratch" else "hints + logits"
 
 
 def student_split(profile: config.Profile | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,6 +66,15 @@ def teacher_logits(split: str, profile: config.Profile, device: torch.device | s
         return train.predict_logits(teacher, images, device=device)
 
     return cache.cached_tensors("teacher-logits", settings, compute)
+
+
+def teacher_hint_features(profile: config.Profile, device: torch.device | str | None = None) -> torch.Tensor:
+    """The cached teacher's features after its convolution blocks for the students' training images (float16),
+    themselves cached: the hint of FitNets."""
+    teacher = train.cached_teacher(profile, device)
+    settings = train.teacher_key(profile, config.STUDENT_FIELDS, layers=hints.TEACHER_HINT_LAYERS)
+    return cache.cached_tensors("teacher-hints", settings,
+                                lambda: hints.teacher_features(teacher, student_split(profile)[0], device))
 
 
 DIGIT_TEST_SIZE = 1_000  # of the 5,000 MNIST digits, held out (100 of each) to test the digit teacher
@@ -109,6 +130,7 @@ def _train(student: nn.Module, run: StudentRun, profile: config.Profile, device:
     images, true_labels = student_split(profile)
     test_images, test_labels = data.load_profile_split("fashion-mnist", "test", profile)
     soft = teacher_logits("train", profile, device) if run.method == "distilled" else None
+    features = teacher_hint_features(profile, device) if run.hint_epochs else None
     labels = true_labels.clone()
     if run.labels is not None and run.labels < len(labels):
         kept, _ = data.subset(torch.arange(len(labels)), true_labels, run.labels, seed=run.seed)
@@ -119,9 +141,17 @@ def _train(student: nn.Module, run: StudentRun, profile: config.Profile, device:
         present = true_labels != run.omit_class
         images, labels = images[present], labels[present]
         soft = soft[present] if soft is not None else None
+        features = features[present] if features is not None else None
     epochs = profile.epochs(run.epochs)
     started = time.perf_counter()
-    description = f"{run.method} student w{run.width} seed {run.seed}"
+    description = f"{run.name} student w{run.width} seed {run.seed}"
+    hint_history = None
+    if run.hint_epochs:  # FitNets' first stage, on every training image; the second gets the remaining epochs
+        hint_epochs = min(max(1, round(epochs * run.hint_epochs / run.epochs)), epochs - 1)
+        hint_history = hints.fit_hints(student, features, (images, labels), epochs=hint_epochs, lr=run.lr,
+                                       seed=run.seed, device=device, progress=progress,
+                                       description=f"{description}, hint stage")
+        epochs -= hint_epochs
     if run.method == "scratch":
         labelled = labels != distill.UNLABELLED
         scale = max(1, round(len(labels) / int(labelled.sum())))  # same number of steps as the distilled student
@@ -138,6 +168,8 @@ def _train(student: nn.Module, run: StudentRun, profile: config.Profile, device:
     validation = train.evaluate(student, *data.load_profile_split("fashion-mnist", "validation", profile), device=device)
     result = {"accuracy": float(correct.float().mean()), "validation_accuracy": validation.accuracy,
               "per_class": per_class, "seconds": time.perf_counter() - started, "history": history.records}
+    if hint_history is not None:
+        result["hint_history"] = hint_history.records
     if run.omit_class is not None:  # Hinton et al. section 3: raise the omitted class's bias to its prior
         all_images, _ = student_split(profile)
         bias = _bias_for_prior(train.predict_logits(student, all_images, device=device), run.omit_class, 0.1)
@@ -173,6 +205,8 @@ def cache_settings(run: StudentRun | object) -> dict:
     settings = asdict(run)
     if settings["method"] == "scratch":
         del settings["T"], settings["alpha"]
+    if settings.get("hint_epochs") == 0:  # runs without a hint keep the keys they had before hints existed
+        del settings["hint_epochs"]
     return settings
 
 
@@ -225,3 +259,37 @@ def best_cell_over_seeds(profile: config.Profile | str | None = None, device: to
     profile = config.get_profile(profile)
     best = sweep_cells(profile)[best_cell(profile, device, progress)]
     return compare_over_seeds(best, seeds=profile.seeds, profile=profile, device=device, progress=progress)
+
+
+HINT_EPOCHS = 3  # of the talk's 10 epochs, those hinted students spend on the hint first (as many steps in all)
+HINT_LABELS = (1000, None)  # the regimes hints are compared in: 1,000 labelled images, and all
+TALK = {"width": 16, "T": 8.0, "alpha": 0.9, "epochs": 10}  # the talk's students, which hints are compared with
+HINT_KINDS = ("scratch", "distilled", "hints", "hints + logits")
+
+
+def hint_run(kind: str, labels: int | None = None, seed: int = 0) -> StudentRun:
+    """The talk's width-16 student taught one of HINT_KINDS ways with ``labels`` labelled images (None: all):
+    "hints" spends its first HINT_EPOCHS on the hint, then learns from the labels like "scratch"; "hints + logits"
+    then learns from the alpha/T loss like "distilled"."""
+    if kind not in HINT_KINDS:
+        raise ValueError(f"kind must be one of {list(HINT_KINDS)}, got {kind!r}")
+    method = "scratch" if kind in ("scratch", "hints") else "distilled"
+    return StudentRun(method=method, labels=labels, seed=seed, hint_epochs=HINT_EPOCHS if kind.startswith("hints") else 0,
+                      **TALK)
+
+
+def hint_comparison(profile: config.Profile | str | None = None, device: torch.device | str | None = None,
+                    progress: bool = True) -> dict:
+    """Test accuracy of every HINT_KINDS student over the profile's seeds, in each regime of HINT_LABELS:
+    {regime ("1000" or "all"): {kind: {"runs", "validation", "mean", "sd"}}}."""
+    profile = config.get_profile(profile)
+    table: dict = {}
+    for labels in HINT_LABELS:
+        row = {}
+        for kind in HINT_KINDS:
+            results = [run_student(hint_run(kind, labels, seed), profile, device, progress) for seed in profile.seeds]
+            runs = [result["accuracy"] for result in results]
+            row[kind] = {"runs": runs, "validation": [result["validation_accuracy"] for result in results],
+                         "mean": statistics.mean(runs), "sd": statistics.stdev(runs) if len(runs) > 1 else 0.0}
+        table[str(labels or "all")] = row
+    return table

@@ -65,6 +65,12 @@ def mlp(hidden: int = 100) -> nn.Sequential:
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, NUM_CLASSES))
 
 
+def lenet_300_100() -> nn.Sequential:
+    """LeNet-300-100, the perceptron 784-300-100-10 that Deep Compression compressed 40 times (notebook 05)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(),
+                         nn.Linear(100, NUM_CLASSES))
+
+
 def student_cnn(width: int = 8) -> nn.Sequential:
     """A small student: two 3x3 convolution blocks (width, 2*width) with pooling, then one linear layer.
 
@@ -95,6 +101,7 @@ ZOO: dict[str, Callable[..., nn.Module]] = {
     "fire_cnn": fire_cnn,
     "tiny_mlp": tiny_mlp,
     "compact_cnn": compact_cnn,
+    "lenet_300_100": lenet_300_100,
 }
 
 

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from kdviz import (
     cache,
     config,
+    deep_compression_runs,
     distillation_runs,
     low_rank_runs,
     measure,
@@ -22,6 +23,7 @@ from kdviz import (
     quantize,
     sparse,
     train,
+    weight_sharing,
 )
 from kdviz.pareto import COSTS, pareto_front
 
@@ -75,6 +77,14 @@ def _low_rank_teacher(profile: config.Profile) -> tuple:
     """The teacher with its big layer factorized at the rank notebook 01 chose on validation, fine-tuned."""
     model, result = low_rank_runs.finetuned(profile, low_rank_runs.chosen_rank(profile, progress=False), progress=False)
     return model, result["accuracy"], result["MACs"], None
+
+
+def _deep_compressed(profile: config.Profile) -> tuple:
+    """LeNet-300-100 pruned, shared at the codebook size notebook 05 chose on validation, and Huffman-coded: the
+    file's bytes; it runs decoded, as a dense float network."""
+    model, row = deep_compression_runs.chosen(profile, progress=False)
+    dense = weight_sharing.to_linear(model)
+    return dense, row["accuracy"], measure.macs(dense), row["huffman_bytes"]
 
 
 def _int8_teacher(profile: config.Profile) -> tuple:
@@ -140,6 +150,10 @@ ENTRIES = (
     _Entry("+ 50 % channels pruned", "combined", _compact_pruned),
     _Entry("+ int8", "combined", _compact_int8),
     _Entry("MLP 784-100-10", "baseline", _zoo_model("mlp")),
+    _Entry("LeNet-300-100", "baseline", _zoo_model("lenet_300_100")),
+    _Entry("LeNet-300-100, Deep Compression", "combined", _deep_compressed,
+           "pruned, weights shared and Huffman-coded as in notebook 05; decoded to a dense float32 network to run, so "
+           "its MACs and latency are LeNet-300-100's"),
 )
 
 

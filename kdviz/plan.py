@@ -20,6 +20,7 @@ from kdviz import adversarial, config, data, distillation_runs, low_rank_runs, p
 
 TEACHER = "00 teacher"
 TEACHER_LOGITS = "04 teacher logits, training images"
+TEACHER_HINTS = "04 teacher hint features, training images"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
                 for name, run in student_runs(profile).items()]
     by_settings = {_settings(job.kwargs["run"]): job.name for job in students}
     sweep = tuple(by_settings[_settings(cell)] for cell in distillation_runs.sweep_cells(profile).values())
+    hinted = [Job(f"04 student {kind} w16 {labels or 'all'} labels seed {seed}", "distillation_runs", "run_student",
+                  {"run": distillation_runs.hint_run(kind, labels, seed)},
+                  after=(TEACHER_HINTS, TEACHER_LOGITS) if kind == "hints + logits" else TEACHER_HINTS)
+              for labels in distillation_runs.HINT_LABELS for kind in ("hints", "hints + logits") for seed in profile.seeds]
     pipelines = [Job(f"05 pipeline {method} seed {seed}", "pipeline_runs", "pruned_recommended",
                      {"method": method, "seed": seed}, after=sweep if method == "distilled" else None)
                  for method in pipeline_runs.METHODS for seed in profile.seeds]
@@ -105,6 +110,8 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
           for rank in low_rank_runs.FINETUNED_RANKS],
         Job(TEACHER_LOGITS, "distillation_runs", "teacher_logits", {"split": "train"}, after=TEACHER),
         Job("04 digit teacher (MNIST)", "distillation_runs", "digit_teacher"),
+        Job(TEACHER_HINTS, "distillation_runs", "teacher_hint_features", after=TEACHER),
+        *hinted,
         Job("04 teacher logits, test images", "distillation_runs", "teacher_logits", {"split": "test"}, after=TEACHER),
         *[Job(f"02 iterative pruning, {method}, seed {seed}", "pruning_runs", "iterative",
               {"method": method, "seed": seed}, after=TEACHER)
@@ -121,6 +128,7 @@ def jobs(profile: config.Profile | str | None = None) -> list[Job]:
         Job("03 activation bit depths", "quantization_runs", "activation_bits", after=TEACHER),
         Job("03 activation functions", "quantization_runs", "activation_functions"),
         *[Job(f"05 defence: {kind}", "adversarial", "trained", {"kind": kind}) for kind in adversarial.KINDS[:2]],
+        Job("05 Deep Compression", "deep_compression_runs", "stages"),
         Job("05 defence: defensively distilled", "adversarial", "trained", {"kind": adversarial.KINDS[2]},
             after="05 defence: defensive teacher"),
         *students,

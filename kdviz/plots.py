@@ -783,20 +783,22 @@ def plot_loss_breakdown(parts: LossBreakdown) -> Figure:
     return fig
 
 
-def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against distilled") -> Figure:
-    """Accuracy of each seed (dots) and the mean (a wide mark, with the seeds' standard deviation) of scratch and
-    distilled students, per setting. No bars: the accuracy axis is zoomed to the data, which the label says.
+def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against distilled",
+                         methods: Sequence[str] = ("scratch", "distilled")) -> Figure:
+    """Accuracy of each seed (dots) and the mean (a wide mark, with the seeds' standard deviation) of each of
+    ``methods``, per setting. No bars: the accuracy axis is zoomed to the data, which the label says.
 
-    ``results`` maps a setting's name to :func:`kdviz.distillation_runs.compare_over_seeds` output.
+    ``results`` maps a setting's name to {method: {"runs", "mean", "sd"}}, as
+    :func:`kdviz.distillation_runs.compare_over_seeds` gives it.
     """
     if not results:
         raise ValueError("results must name at least one setting")
-    fig = _figure(3.2 * len(results) + 1, 4.8)
+    fig = _figure(1.6 * len(methods) * len(results) + 1, 4.8)
     ax = fig.subplots()
-    width = 0.38
+    width = 0.76 / len(methods)
     for i, summary in enumerate(results.values()):
-        for j, method in enumerate(("scratch", "distilled")):
-            x = i + (j - 0.5) * width
+        for j, method in enumerate(methods):
+            x = i + (j - (len(methods) - 1) / 2) * width
             runs = [100 * r for r in summary[method]["runs"]]
             mean = 100 * summary[method]["mean"]
             ax.hlines(mean, x - width * 0.4, x + width * 0.4, color=OKABE_ITO[j], linewidth=4,
@@ -805,12 +807,12 @@ def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against
             ax.scatter([x] * len(runs), runs, color=OKABE_ITO[j], edgecolors="black", zorder=3,
                        label=f"{method} (one seed)" if i == 0 else None)
             ax.annotate(f"{mean:.1f}", (x, max(runs)), xytext=(0, 6), textcoords="offset points", ha="center")
-    all_runs = [100 * r for s in results.values() for m in ("scratch", "distilled") for r in s[m]["runs"]]
+    all_runs = [100 * r for s in results.values() for m in methods for r in s[m]["runs"]]
     ax.set_ylim(min(all_runs) - 3, max(all_runs) + 2)
     ax.set_xticks(range(len(results)), list(results))
     ax.set_xlim(-0.6, len(results) - 0.4)
     ax.set(ylabel="test accuracy (%), axis zoomed", title=title)
-    ax.legend(loc="lower right", fontsize=10)
+    ax.legend(loc="lower right", fontsize=10, ncol=2 if len(methods) > 2 else 1)
     return fig
 
 
@@ -873,6 +875,39 @@ def plot_per_class(accuracies: dict[str, Sequence[float]], classes: Sequence[str
 # ==============================================================================================================
 # 05 · Better together
 # ==============================================================================================================
+
+def plot_deep_compression(stages: dict, title: str) -> Figure:
+    """Left: how many times smaller than the float32 file each stage's file is, at the chosen codebook size (bars
+    from zero, bytes written on them). Right: test accuracy against the codebook's bits, shared as is and with the
+    codebooks fine-tuned, beside the dense and the pruned network; the chosen size marked."""
+    fig = _figure(13, 4.8)
+    left, right = fig.subplots(1, 2)
+    chosen = next(row for row in stages["bits"] if row["bits"] == stages["chosen_bits"])
+    names = ["float32", "pruned", f"+ shared ({chosen['bits']} bits)", "+ Huffman"]
+    sizes = [stages["dense"]["bytes"], stages["pruned"]["bytes"], chosen["shared_bytes"], chosen["huffman_bytes"]]
+    ratios = [sizes[0] / size for size in sizes]
+    left.bar(range(4), ratios, color=[OKABE_ITO[i] for i in range(4)], edgecolor="black")
+    for i, (ratio, size) in enumerate(zip(ratios, sizes)):
+        left.annotate(f"{ratio:.1f}x\n{size / 1000:,.1f} kB", (i, ratio), xytext=(0, 4), textcoords="offset points",
+                      ha="center", va="bottom")
+    left.set_ylim(0, max(ratios) * 1.3)
+    left.set_xticks(range(4), names)
+    left.set(ylabel="times smaller than the float32 file", title="bytes on disk, stage by stage")
+    bits = [row["bits"] for row in stages["bits"]]
+    right.plot(bits, [100 * row["before_finetuning"]["accuracy"] for row in stages["bits"]], "o-", color=OKABE_ITO[0],
+               linewidth=2, label="shared (k-means)")
+    right.plot(bits, [100 * row["accuracy"] for row in stages["bits"]], "s--", color=OKABE_ITO[2], linewidth=2,
+               markersize=8, label="shared, codebooks fine-tuned")
+    right.axhline(100 * stages["dense"]["accuracy"], color="black", linestyle=":", label="dense")
+    right.axhline(100 * stages["pruned"]["accuracy"], color=OKABE_ITO[5], linestyle="-.", label="pruned")
+    right.axvline(stages["chosen_bits"], color=OKABE_ITO[1], linestyle="--", linewidth=2)
+    right.set_xticks(bits, [f"{b}\n({2 ** b})" for b in bits])
+    right.set(xlabel="bits per index (shared values per layer)", ylabel="test accuracy (%)",
+              title="accuracy against the codebook's size")
+    right.legend(loc="lower right")
+    fig.suptitle(title)
+    return fig
+
 
 def plot_pareto(rows: Sequence[dict], cost: str = "bytes", title: str | None = None) -> Figure:
     """Canziani-style bubble chart of measured models: accuracy against ``cost`` (log scale; bytes shown in kB),

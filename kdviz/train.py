@@ -183,8 +183,9 @@ RECIPES: dict[str, Recipe] = {
     "fire_cnn": Recipe(epochs=15, lr=0.1),
     "mlp": Recipe(epochs=10, lr=0.05, weight_decay=1e-4, augmentation=False),
     "tiny_mlp": Recipe(epochs=10, lr=0.1, weight_decay=1e-4, augmentation=False),  # exact-Hessian OBD (02)
+    "lenet_300_100": Recipe(epochs=20, lr=0.05, weight_decay=1e-4, augmentation=False),  # Deep Compression (05)
 }
-UNCAPPED = ("mlp", "tiny_mlp")  # recipes cheap enough to run whole in every profile: OBD's tiny net must converge
+UNCAPPED = ("mlp", "tiny_mlp", "lenet_300_100")  # recipes cheap enough to run whole in every profile: OBD's tiny net must converge
 
 
 def recipe_for(name: str, profile: config.Profile, epochs: int | None = None) -> Recipe:

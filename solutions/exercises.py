@@ -8,6 +8,8 @@ Paste one into the notebook's exercise cell, or import it:
 from __future__ import annotations
 
 import copy
+import heapq
+from collections import Counter
 
 import torch
 from torch import nn
@@ -155,6 +157,29 @@ def my_distillation_epoch(student: nn.Module, optimizer: torch.optim.Optimizer, 
 
 
 # --- 05 better together -----------------------------------------------------------------------------------------------
+def my_hint_loss(student: nn.Sequential, regressor: nn.Module, images: torch.Tensor,
+                 teacher_features: torch.Tensor) -> torch.Tensor:
+    regressed = regressor(student[:8](images))  # the student's two convolution blocks, mapped to the teacher's shape
+    return 0.5 * ((regressed - teacher_features.float()) ** 2).mean()
+
+
+def my_code_lengths(symbols: list[int], alphabet: int) -> list[int]:
+    counts = Counter(symbols)
+    lengths = [0] * alphabet
+    if len(counts) == 1:
+        lengths[symbols[0]] = 1
+        return lengths
+    heap = [(count, symbol, [symbol]) for symbol, count in counts.items()]
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        count_a, first_a, members_a = heapq.heappop(heap)
+        count_b, first_b, members_b = heapq.heappop(heap)
+        for symbol in members_a + members_b:  # one more bit for every member of both groups
+            lengths[symbol] += 1
+        heapq.heappush(heap, (count_a + count_b, min(first_a, first_b), members_a + members_b))
+    return lengths
+
+
 def my_pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Cheapest first (the more accurate first among equal costs), keep each point more accurate than all before."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
@@ -215,7 +240,9 @@ SOLUTIONS = {
     checks.check_soft_targets: my_soft_targets,
     checks.check_distillation_loss: my_distillation_loss,
     checks.check_distillation_epoch: my_distillation_epoch,
+    checks.check_hint_loss: my_hint_loss,
     checks.check_pareto_front: my_pareto_front,
     checks.check_fgsm_step: my_fgsm_step,
+    checks.check_code_lengths: my_code_lengths,
     checks.check_static_int8: my_static_int8,
 }

@@ -78,3 +78,28 @@ def test_the_digit_teacher_trains_on_4000_real_digits_tests_on_1000_and_is_cache
     again, same = distillation_runs.digit_teacher(small_world, epochs=1, progress=False)
     assert same == result and all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
                                                                     model.state_dict().values()))
+
+
+def test_a_hinted_student_spends_its_first_epochs_on_the_hint(small_world):
+    run = distillation_runs.StudentRun(width=2, method="scratch", hint_epochs=1, epochs=3)
+    result = distillation_runs.run_student(run, small_world, device="cpu", progress=False)
+    assert len(result["hint_history"]) == 1 and len(result["history"]) == 2  # 3 epochs in all, as without the hint
+    assert len(distillation_runs.teacher_hint_features(small_world, device="cpu")) == small_world.train_size
+    assert run.name == "hints" and replace(run, method="distilled").name == "hints + logits"
+
+
+def test_runs_without_a_hint_keep_their_cache_keys():
+    settings = distillation_runs.cache_settings(distillation_runs.StudentRun(width=16, method="distilled", T=8.0))
+    assert "hint_epochs" not in settings
+    assert distillation_runs.cache_settings(distillation_runs.StudentRun(hint_epochs=3))["hint_epochs"] == 3
+
+
+def test_hint_runs_are_the_talks_students_taught_four_ways():
+    runs = {kind: distillation_runs.hint_run(kind, 1000, seed=1) for kind in distillation_runs.HINT_KINDS}
+    assert {kind: run.name for kind, run in runs.items()} == {kind: kind for kind in distillation_runs.HINT_KINDS}
+    assert all(run.width == 16 and run.T == 8.0 and run.alpha == 0.9 and run.epochs == 10 and run.labels == 1000
+               and run.seed == 1 for run in runs.values())
+    with pytest.raises(ValueError, match="kind must be one of"):
+        distillation_runs.hint_run("features")
+    with pytest.raises(ValueError, match=r"hint_epochs must be an integer in 0..9"):
+        distillation_runs.StudentRun(epochs=10, hint_epochs=10)

@@ -19,7 +19,7 @@ def test_teacher_size_follows_its_width():
 
 
 def test_bad_names_and_arguments():
-    names = r"\['compact_cnn', 'fire_cnn', 'mlp', 'separable_cnn', 'student_cnn', 'teacher', 'tiny_mlp'\]"
+    names = r"\['compact_cnn', 'fire_cnn', 'lenet_300_100', 'mlp', 'separable_cnn', 'student_cnn', 'teacher', 'tiny_mlp'\]"
     with pytest.raises(ValueError, match=f"name must be one of {names}"):
         models.build("resnet")
     with pytest.raises(ValueError, match="width"):
@@ -52,3 +52,8 @@ def test_twins_differ_from_the_teacher_only_in_the_last_three_convolutions():
         assert [type(twin[i]).__name__ for i in (3, 7, 10)] == (["Sequential"] * 3 if twin is separable else ["Fire"] * 3)
     assert measure.macs(teacher) / measure.macs(separable) > 5
     assert measure.macs(teacher) / measure.macs(fire) > 4
+
+
+def test_lenet_300_100_has_the_papers_266k_parameters():
+    model = models.build("lenet_300_100")
+    assert measure.count_parameters(model) == 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10 == 266_610

@@ -167,7 +167,10 @@ def test_the_plan_names_every_job_once_and_waits_only_for_its_own_jobs():
         assert jobs[0].name == plan.TEACHER and all(name[:2] in {"00", "01", "02", "03", "04", "05"} for name in names)
         distilled = [job for job in jobs if job.module == "distillation_runs" and job.function == "run_student"
                      and job.kwargs["run"].method == "distilled"]
-        assert distilled and all(job.waits_for == (plan.TEACHER_LOGITS,) for job in distilled)
+        assert distilled and all(job.waits_for == ((plan.TEACHER_HINTS, plan.TEACHER_LOGITS) if job.kwargs["run"].hint_epochs
+                                                   else (plan.TEACHER_LOGITS,)) for job in distilled)
+        hinted = [job for job in jobs if job.function == "run_student" and job.kwargs["run"].hint_epochs]
+        assert len(hinted) == 4 * len(profile.seeds) and all(plan.TEACHER_HINTS in job.waits_for for job in hinted)
         sweep = {job.name for job in jobs if job.kwargs.get("run") in distillation_runs.sweep_cells(profile).values()}
         recommended = [job for job in jobs if job.function in ("pruned_recommended", "chart_student_result",
                                                                "best_cell_over_seeds")]

@@ -60,6 +60,26 @@ CHECK_DATA["check_low_rank_factors"] = lambda: (_built_as_after_training("teache
 CHECK_DATA["check_unpack"] = lambda: (_built_as_after_training("teacher")[16].weight.detach(),)
 
 
+def _student_regressor_and_hint():
+    """A width-16 student, a regressor to the teacher's 64 channels, 32 images and the teacher's features for them."""
+    torch.manual_seed(0)
+    teacher, student = _built_as_after_training("teacher"), models.build("student_cnn", width=16)
+    images = torch.randn(32, 1, 28, 28)
+    with torch.no_grad():
+        features = teacher[:14](images).half()
+    return student, nn.Conv2d(32, 64, 1), images, features
+
+
+def _skewed_symbols():
+    torch.manual_seed(0)
+    symbols = torch.distributions.Geometric(0.3).sample((3000,)).clamp(max=19).long().tolist()
+    return symbols, 21
+
+
+CHECK_DATA["check_hint_loss"] = _student_regressor_and_hint
+CHECK_DATA["check_code_lengths"] = _skewed_symbols
+
+
 def _teacher_and_labelled_images():
     """The teacher (batch-norm statistics of its own) and 1,000 uint8 images with labels: 1,000 leaves a smaller last
     batch at both of check_accuracy's batch sizes."""
@@ -286,3 +306,25 @@ def test_factors_without_their_singular_values_are_told_so():
     wrong_shape = exercises.checks.check_low_rank_factors(lambda w, r: (torch.zeros(r, 3), torch.zeros(3, r)),
                                                           _built_as_after_training("teacher")[16].weight)
     assert not wrong_shape.passed and "expected first (1, 3136)" in wrong_shape.message
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    (lambda s, r, x, t: ((r(s[:8](x)) - t.float()) ** 2).mean(), "multiply by 0.5"),
+    (lambda s, r, x, t: 0.5 * ((r(s[:8](x)) - t.float()) ** 2).sum(), "not the sum"),
+    (lambda s, r, x, t: exercises.my_hint_loss(s, r, x, t).detach(), "no gradient"),
+])
+def test_hint_loss_mistakes_are_told_apart(mistake, hint):
+    result = exercises.checks.check_hint_loss(mistake, *_student_regressor_and_hint())
+    assert not result.passed and hint in result.message, result.message
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    (lambda symbols, alphabet: [5] * alphabet, "fixed-width"),
+    (lambda symbols, alphabet: [1] * alphabet, "No prefix code"),
+    (lambda symbols, alphabet: [0] * alphabet, "at least one bit"),
+    (lambda symbols, alphabet: exercises.my_code_lengths(symbols, alphabet)[:-1], "one per symbol"),
+    (lambda symbols, alphabet: [min(s + 1, 19) for s in range(alphabet)], "smallest"),
+])
+def test_code_length_mistakes_are_told_apart(mistake, hint):
+    result = exercises.checks.check_code_lengths(mistake, *_skewed_symbols())
+    assert not result.passed and hint in result.message, result.message
