@@ -770,7 +770,7 @@ def check_hint_loss(fn: Callable, student: nn.Sequential, regressor: nn.Module, 
     hint = next((h for h, w in wrong.items() if got.numel() == 1 and torch.isclose(torch.tensor(value), w.detach(),
                                                                                     rtol=1e-4)),
                 "regressed = regressor(student[:8](images)); 0.5 * ((regressed - teacher_features) ** 2).mean().")
-    return CheckResult(False, f"Your loss is {value:.5g} (shape {tuple(got.shape)}), expected {float(expected):.5g}. "
+    return CheckResult(False, f"Your loss is {value:.5g} (shape {tuple(got.shape)}), expected {float(expected.detach()):.5g}. "
                               f"Hint: {hint}")
 
 
