@@ -111,6 +111,15 @@ def _student(width: int, method: str) -> Callable[[config.Profile], tuple]:
     return get
 
 
+def _hinted_student(kind: str) -> Callable[[config.Profile], tuple]:
+    """Notebook 04's width-16 student taught with FitNets' hints (seed 0, all labels)."""
+    def get(profile: config.Profile) -> tuple:
+        model, result = distillation_runs.student(distillation_runs.hint_run(kind, None, 0), profile, device="cpu",
+                                                  progress=False)
+        return model, result["accuracy"], measure.macs(model), None
+    return get
+
+
 def _compact_student(profile: config.Profile) -> tuple:
     model, result = pipeline_runs.student(pipeline_runs.recommended(profile), profile, device="cpu", progress=False)
     return model, result["accuracy"], measure.macs(model), None
@@ -146,6 +155,10 @@ ENTRIES = (
            "notebook 04's recipe: its sweep's best cell on the validation images"),
     _Entry("student w16 (scratch)", "scratch", _student(16, "scratch")),
     _Entry("student w16 (distilled)", "distilled", _student(16, "distilled"), "notebook 04's recipe"),
+    _Entry("student w16 (hints, then labels)", "distilled", _hinted_student("hints"),
+           "FitNets' hints for 3 of its 10 epochs, then the labels (notebook 04, section 6)"),
+    _Entry("student w16 (hints + logits)", "distilled", _hinted_student("hints + logits"),
+           "FitNets' hints for 3 of its 10 epochs, then the talk's T = 8, alpha = 0.9 (notebook 04, section 6)"),
     _Entry("compact student (distilled)", "combined", _compact_student),
     _Entry("+ 50 % channels pruned", "combined", _compact_pruned),
     _Entry("+ int8", "combined", _compact_int8),
