@@ -752,8 +752,8 @@ def check_hint_loss(fn: Callable, student: nn.Sequential, regressor: nn.Module, 
     """Notebook 04: ``fn(student, regressor, images, teacher_features)`` returns FitNets' hint loss: half the mean
     squared difference between the regressor's map of the student's guided features (its first
     ``hints.STUDENT_GUIDED_LAYERS`` layers) and the teacher's features. Checked on a real batch."""
-    guided = student[:hints.STUDENT_GUIDED_LAYERS](images)
-    expected = hints.hint_loss(regressor(guided), teacher_features)
+    regressed = regressor(student[:hints.STUDENT_GUIDED_LAYERS](images))
+    expected = hints.hint_loss(regressed, teacher_features)
     got, failure = _tensor_call(fn, student, regressor, images, teacher_features)
     if failure is not None:
         return failure
@@ -764,7 +764,7 @@ def check_hint_loss(fn: Callable, student: nn.Sequential, regressor: nn.Module, 
         return CheckResult(True, "Your hint loss equals kdviz.hints.hint_loss on a real batch: the student's lower "
                                  "layers can now be trained towards the teacher's features.")
     value = float(got.detach().float().flatten()[0]) if got.numel() else float("nan")
-    squared = (regressor(guided) - teacher_features.float()) ** 2
+    squared = (regressed - teacher_features.float()) ** 2
     wrong = {"FitNets' loss is half the mean squared difference: multiply by 0.5.": squared.mean(),
              "average over every element (.mean()), not the sum.": 0.5 * squared.sum()}
     hint = next((h for h, w in wrong.items() if got.numel() == 1 and torch.isclose(torch.tensor(value), w.detach(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
 import torch.nn.utils.prune as torch_prune
 from torch import nn
 
@@ -103,7 +102,6 @@ def shared(profile: config.Profile | str | None = None, bits: int = 5, progress:
     def compute(model: nn.Module) -> dict:
         train_split, validation, test = _splits(profile)
         before = _accuracies(model, validation, test)
-        torch.manual_seed(0)
         train.fit(model, train_split, epochs=FINETUNE_EPOCHS, lr=FINETUNE_LR, weight_decay=0.0, seed=0, device="cpu",
                   progress=progress, description=f"{2 ** bits} shared values a layer, fine-tuning the codebooks")
         return {"bits": bits, "before_finetuning": before, **_accuracies(model, validation, test)}

@@ -134,6 +134,17 @@ def copy_model(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model)
 
 
+def replace_layers(model: nn.Module, kind: type[nn.Module], make: Callable[[nn.Module], nn.Module]) -> int:
+    """Replace, in place, every layer of type ``kind`` in ``model`` by ``make(layer)``; how many were replaced."""
+    replaced = 0
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, kind):
+                setattr(module, name, make(child))
+                replaced += 1
+    return replaced
+
+
 def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
     """The Conv2d and Linear layers of a model, by name: the ones whose ``weight`` is pruned."""
     layers = {name: module for name, module in model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))}

@@ -74,8 +74,5 @@ class SparseLinear(nn.Module):
 def with_sparse_linears(model: nn.Module) -> nn.Module:
     """A copy of a pruned model whose Linear layers compute with CSR weights (for timing sparse inference)."""
     result = prune.make_permanent(models.copy_model(model))
-    for module in list(result.modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, nn.Linear):
-                setattr(module, child_name, SparseLinear(child))
+    models.replace_layers(result, nn.Linear, SparseLinear)
     return result

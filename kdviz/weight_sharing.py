@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from kdviz import quantize
-from kdviz.models import copy_model
+from kdviz.models import copy_model, replace_layers
 
 
 def kmeans_1d(values: torch.Tensor, clusters: int, iterations: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,26 +89,23 @@ class SharedLinear(nn.Module):
 def share_weights(model: nn.Module, bits: int) -> nn.Module:
     """A copy of ``model`` with every Linear layer replaced by a :class:`SharedLinear` of 2^bits shared values."""
     shared = copy_model(model)
-    for module in list(shared.modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, nn.Linear):
-                setattr(module, child_name, SharedLinear.from_linear(child, bits))
-    if not any(isinstance(m, SharedLinear) for m in shared.modules()):
+    if not replace_layers(shared, nn.Linear, lambda layer: SharedLinear.from_linear(layer, bits)):
         raise ValueError("model has no Linear layer to share")
     return shared
+
+
+def _as_linear(layer: SharedLinear) -> nn.Linear:
+    out_features, in_features = layer.index.shape
+    linear = nn.Linear(in_features, out_features, bias=layer.bias is not None)
+    with torch.no_grad():
+        linear.weight.copy_(layer.weight)
+        if layer.bias is not None:
+            linear.bias.copy_(layer.bias)
+    return linear
 
 
 def to_linear(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every :class:`SharedLinear` turned back into a plain Linear of its weights."""
     plain = copy_model(model)
-    for module in list(plain.modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, SharedLinear):
-                out_features, in_features = child.index.shape
-                linear = nn.Linear(in_features, out_features, bias=child.bias is not None)
-                with torch.no_grad():
-                    linear.weight.copy_(child.weight)
-                    if child.bias is not None:
-                        linear.bias.copy_(child.bias)
-                setattr(module, child_name, linear)
+    replace_layers(plain, SharedLinear, _as_linear)
     return plain
