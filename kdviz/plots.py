@@ -8,10 +8,12 @@ from collections.abc import Sequence
 import matplotlib
 import numpy as np
 import pandas as pd
+import PIL.Image
 import torch
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
@@ -75,9 +77,13 @@ def _as_numpy(images: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def to_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes (for an ipywidgets.Image that a slider updates in place)."""
+    """The figure as PNG bytes, for an ipywidgets.Image that a slider updates in place: drawn on the figure's own
+    Agg canvas (made once) and compressed lightly, since a slider's picture is sent once and replaced at once."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3]
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    PIL.Image.fromarray(pixels).save(buffer, format="png", compress_level=1)
     return buffer.getvalue()
 
 
@@ -400,33 +406,48 @@ def plot_sparsity_curves(curves: dict[str, list[dict]], baseline: float | None =
     return fig
 
 
+class SparsityState:
+    """One state of the sparsity explorer (notebook 02): the weight histogram with the pruned band, and the measured
+    accuracy curve with the chosen sparsity marked. The histogram is counted once; :meth:`update` moves the band and
+    the marker in place, so a slider redraws only what changed."""
+
+    def __init__(self, weights: torch.Tensor, curve: list[dict]) -> None:
+        values = _as_numpy(weights).ravel()
+        self.figure = fig = Figure(figsize=(12, 4.2))  # fixed layout: redrawn by a slider
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.84, wspace=0.25)
+        self.hist_ax, curve_ax = fig.subplots(1, 2)
+        limit = float(np.quantile(np.abs(values), 0.999))
+        counts, edges = np.histogram(np.clip(values, -limit, limit), bins=np.linspace(-limit, limit, 121))
+        self.centres = (edges[:-1] + edges[1:]) / 2
+        self.counts = np.where(counts > 0, counts, np.nan).astype(float)  # a step outline: no bars on a log axis
+        (self.kept,) = self.hist_ax.plot(self.centres, self.counts, drawstyle="steps-mid", color=OKABE_ITO[0],
+                                         label="kept")
+        (self.removed,) = self.hist_ax.plot(self.centres, np.full_like(self.counts, np.nan), drawstyle="steps-mid",
+                                            color=OKABE_ITO[5], lw=2, label="removed")
+        self.hist_ax.set_yscale("log")
+        self.hist_ax.set(xlabel="weight value", ylabel="weights (log scale)")
+        self.hist_ax.legend(loc="upper right")
+        self.xs, self.ys = [100 * r["sparsity"] for r in curve], [100 * r["accuracy"] for r in curve]
+        curve_ax.plot(self.xs, self.ys, "o-", color=OKABE_ITO[0])
+        (self.marker,) = curve_ax.plot([], [], "s", color=OKABE_ITO[5], markersize=12)
+        curve_ax.set(xlabel="weights removed (%)", ylabel="test accuracy (%)", xlim=(-2, 100),
+                     title="measured, one-shot (marker interpolated)")
+
+    def update(self, sparsity: float, threshold: float) -> SparsityState:
+        """Show the weights below ``threshold`` as removed, and the accuracy at ``sparsity`` on the curve."""
+        pruned = np.abs(self.centres) < threshold
+        self.kept.set_ydata(np.where(pruned, np.nan, self.counts))
+        self.removed.set_ydata(np.where(pruned, self.counts, np.nan))
+        self.hist_ax.set_title(f"|w| < {threshold:.3g} removed")
+        accuracy = float(np.interp(100 * sparsity, self.xs, self.ys))
+        self.marker.set_data([100 * sparsity], [accuracy])
+        self.figure.suptitle(f"Global magnitude pruning at {100 * sparsity:.0f} %: about {accuracy:.1f} % accuracy")
+        return self
+
+
 def plot_sparsity_state(weights: torch.Tensor, sparsity: float, threshold: float, curve: list[dict]) -> Figure:
-    """One state of the sparsity explorer: the weight histogram with the pruned band, and the measured accuracy
-    curve with the chosen sparsity marked (notebook 02)."""
-    values = _as_numpy(weights).ravel()
-    fig = Figure(figsize=(12, 4.2))  # fixed layout: redrawn by a slider
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.84, wspace=0.25)
-    hist_ax, curve_ax = fig.subplots(1, 2)
-    limit = float(np.quantile(np.abs(values), 0.999))
-    bins = np.linspace(-limit, limit, 121)
-    counts, edges = np.histogram(np.clip(values, -limit, limit), bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    pruned = np.abs(centres) < threshold
-    shown = np.where(counts > 0, counts, np.nan).astype(float)  # a step outline: no bars on a log axis
-    hist_ax.plot(centres, np.where(pruned, np.nan, shown), drawstyle="steps-mid", color=OKABE_ITO[0], label="kept")
-    hist_ax.plot(centres, np.where(pruned, shown, np.nan), drawstyle="steps-mid", color=OKABE_ITO[5], lw=2,
-                 label="removed")
-    hist_ax.set_yscale("log")
-    hist_ax.set(xlabel="weight value", ylabel="weights (log scale)", title=f"|w| < {threshold:.3g} removed")
-    hist_ax.legend(loc="upper right")
-    xs, ys = [100 * r["sparsity"] for r in curve], [100 * r["accuracy"] for r in curve]
-    curve_ax.plot(xs, ys, "o-", color=OKABE_ITO[0])
-    accuracy = float(np.interp(100 * sparsity, xs, ys))
-    curve_ax.plot([100 * sparsity], [accuracy], "s", color=OKABE_ITO[5], markersize=12)
-    curve_ax.set(xlabel="weights removed (%)", ylabel="test accuracy (%)", xlim=(-2, 100),
-                 title="measured, one-shot (marker interpolated)")
-    fig.suptitle(f"Global magnitude pruning at {100 * sparsity:.0f} %: about {accuracy:.1f} % accuracy")
-    return fig
+    """One state of the sparsity explorer, as a figure of its own (see :class:`SparsityState`)."""
+    return SparsityState(weights, curve).update(sparsity, threshold).figure
 
 
 def plot_diagonal_estimates(exact: dict[str, torch.Tensor], estimates: dict) -> Figure:
@@ -525,34 +546,55 @@ def plot_iterative_pruning(runs: dict[str, list[dict]], baseline: float) -> Figu
 # 03 · Quantization
 # ==============================================================================================================
 
+MAX_LEVELS_DRAWN = 64
+
+
+class QuantizationState:
+    """One state of the bit-depth explorer (notebook 03): the weights' histogram with the grid's levels drawn over
+    it, the error, and (if given) the measured accuracy against bits with this depth marked. The histogram and the
+    curve are drawn once; :meth:`update` replaces the levels, the titles and the marker in place."""
+
+    def __init__(self, weights: torch.Tensor, curve: list[dict] | None = None) -> None:
+        self.figure = fig = Figure(figsize=(12, 4.2))  # fixed layout: redrawn by a slider
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.82, wspace=0.25)
+        self.hist_ax, curve_ax = fig.subplots(1, 2)
+        self.hist_ax.hist(_as_numpy(weights).ravel(), bins=150, color=OKABE_ITO[0], log=True)
+        self.hist_ax.set(xlabel="weight value", ylabel="weights (log scale)")
+        # vertical lines from the bottom to the top of the axes at each level, added without changing the limits
+        self.levels = LineCollection([], colors=OKABE_ITO[5], linewidths=1, alpha=0.8,
+                                     transform=self.hist_ax.get_xaxis_transform())
+        self.hist_ax.add_collection(self.levels, autolim=False)
+        self.curve = {r["bits"]: 100 * r["accuracy"] for r in curve or []}
+        if self.curve:
+            curve_ax.plot(list(self.curve), list(self.curve.values()), "o-", color=OKABE_ITO[0])
+            curve_ax.set(xlabel="bits per weight", ylabel="test accuracy (%)",
+                         title="measured: all weights at this depth")
+            curve_ax.invert_xaxis()
+        else:
+            curve_ax.axis("off")
+        (self.marker,) = curve_ax.plot([], [], "s", color=OKABE_ITO[5], markersize=12)
+        self.curve_ax = curve_ax
+
+    def update(self, levels: torch.Tensor, bits: int, error: dict[str, float], title: str = "") -> QuantizationState:
+        """Draw the grid's ``levels`` (up to 64 of them), its ``error`` (mse, sqnr_db) and the marker at ``bits``."""
+        grid = _as_numpy(levels).ravel()
+        drawn = grid if len(grid) <= MAX_LEVELS_DRAWN else []
+        self.levels.set_segments([[(level, 0), (level, 1)] for level in drawn])
+        shown = f"{len(grid)} levels" + ("" if len(grid) <= MAX_LEVELS_DRAWN else " (too many to draw)")
+        self.hist_ax.set_title(f"{shown}: MSE {error['mse']:.2e}, SQNR {error['sqnr_db']:.1f} dB")
+        here = self.curve.get(bits)
+        self.marker.set_data([bits] if here is not None else [], [here] if here is not None else [])
+        if self.curve:
+            self.curve_ax.set_title("measured: all weights at this depth" if here is not None
+                                    else f"measured: all weights at this depth ({bits} bits not measured)")
+        self.figure.suptitle(title or f"{bits}-bit weights")
+        return self
+
+
 def plot_quantization_state(weights: torch.Tensor, levels: torch.Tensor, bits: int, error: dict[str, float],
-                            curve: list[dict] | None = None,
-                            title: str = "") -> Figure:
-    """One state of the bit-depth explorer: the weights' histogram with the grid's levels drawn over it, the error,
-    and (if given) the measured accuracy against bits with this depth marked (notebook 03)."""
-    values = _as_numpy(weights).ravel()
-    grid = _as_numpy(levels).ravel()
-    fig = Figure(figsize=(12, 4.2))  # fixed layout: redrawn by a slider
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.82, wspace=0.25)
-    hist_ax, curve_ax = fig.subplots(1, 2)
-    hist_ax.hist(values, bins=150, color=OKABE_ITO[0], log=True)
-    for level in grid if len(grid) <= 64 else []:
-        hist_ax.axvline(level, color=OKABE_ITO[5], linewidth=1, alpha=0.8)
-    shown = f"{len(grid)} levels" + ("" if len(grid) <= 64 else " (too many to draw)")
-    hist_ax.set(xlabel="weight value", ylabel="weights (log scale)",
-                title=f"{shown}: MSE {error['mse']:.2e}, SQNR {error['sqnr_db']:.1f} dB")
-    if curve:
-        xs, ys = [r["bits"] for r in curve], [100 * r["accuracy"] for r in curve]
-        curve_ax.plot(xs, ys, "o-", color=OKABE_ITO[0])
-        here = [100 * r["accuracy"] for r in curve if r["bits"] == bits]
-        if here:
-            curve_ax.plot([bits], here, "s", color=OKABE_ITO[5], markersize=12)
-        curve_ax.set(xlabel="bits per weight", ylabel="test accuracy (%)", title="measured: all weights at this depth")
-        curve_ax.invert_xaxis()
-    else:
-        curve_ax.axis("off")
-    fig.suptitle(title or f"{bits}-bit weights")
-    return fig
+                            curve: list[dict] | None = None, title: str = "") -> Figure:
+    """One state of the bit-depth explorer, as a figure of its own (see :class:`QuantizationState`)."""
+    return QuantizationState(weights, curve).update(levels, bits, error, title).figure
 
 
 def plot_bits_curves(curves: dict[str, list[dict]], baseline: float | None = None,
@@ -658,44 +700,71 @@ def _probability_label(p: float) -> str:
     return f"{p:.2f}" if p >= 0.01 else f"{p:.1e}"
 
 
-def plot_class_probabilities(image: torch.Tensor, probabilities: torch.Tensor, classes: Sequence[str], *, label: int | None = None,
-                             title: str = "", log_scale: bool = True, floor: float = 1e-20) -> Figure:
-    """An image beside its class probabilities: points on a log axis that starts a decade below the smallest
-    probability (never below ``floor``, where zeros are drawn), since dark knowledge is tiny; or bars from zero on
-    a linear axis."""
-    probabilities = _as_numpy(probabilities).astype(float)
-    if probabilities.ndim != 1 or len(probabilities) != len(classes):
-        raise ValueError(f"probabilities must be one value per class ({len(classes)}), got shape {probabilities.shape}")
-    fig = Figure(figsize=(11, 4.2))  # a fixed layout, not constrained: this figure is redrawn by a slider
-    fig.subplots_adjust(left=0.02, right=0.97, bottom=0.14, top=0.9, wspace=0.45)
-    image_ax, bar_ax = fig.subplots(1, 2, width_ratios=[1, 2.6])
-    image_ax.imshow(_as_numpy(image), cmap="gray_r")
-    image_ax.axis("off")
-    if label is not None:
-        image_ax.set_title(f"true class: {classes[label]}")
-    shown = np.maximum(probabilities, floor) if log_scale else probabilities
-    colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(classes))]
-    if log_scale:
-        bar_ax.scatter(shown, range(len(classes)), color=colors, s=70, zorder=3)
-        bar_ax.set_yticks(range(len(classes)), list(classes))
-        bar_ax.grid(axis="y", alpha=0.3)
-    else:
-        bar_ax.barh(list(classes), shown, color=colors)
-    for y, p in enumerate(probabilities):
-        bar_ax.annotate(_probability_label(p), (shown[y], y), xytext=(6, 0), textcoords="offset points",
-                        va="center", fontsize=10)
-    if log_scale:
-        bar_ax.set_xscale("log")
-        smallest = float(shown.min())
-        bar_ax.set_xlim(max(floor, 10 ** (np.floor(np.log10(smallest)) - 1)), 30)
-        bar_ax.xaxis.set_major_locator(LogLocator(numticks=6))  # few labels: readable, and quick to redraw
-        bar_ax.xaxis.set_minor_locator(NullLocator())
-    else:
-        bar_ax.set_xlim(0, 1.15)
-    bar_ax.invert_yaxis()
-    bar_ax.set_xlabel("probability" + (" (log scale)" if log_scale else ""))
-    bar_ax.set_title(title)
-    return fig
+class ClassProbabilities:
+    """An image beside its class probabilities (the temperature explorer, notebook 04): points on a log axis that
+    starts a decade below the smallest probability (never below ``floor``, where zeros are drawn), since dark
+    knowledge is tiny; or bars from zero on a linear axis. :meth:`update` moves the points (or bars), the labels and
+    the image in place, so a slider redraws only what changed."""
+
+    def __init__(self, classes: Sequence[str], log_scale: bool = True, floor: float = 1e-20) -> None:
+        self.classes, self.log_scale, self.floor = list(classes), log_scale, floor
+        self.figure = fig = Figure(figsize=(11, 4.2))  # a fixed layout, not constrained: redrawn by a slider
+        fig.subplots_adjust(left=0.02, right=0.97, bottom=0.14, top=0.9, wspace=0.45)
+        self.image_ax, self.bar_ax = fig.subplots(1, 2, width_ratios=[1, 2.6])
+        self.image_ax.axis("off")
+        self.picture = None
+        rows = range(len(self.classes))
+        if log_scale:
+            self.points = self.bar_ax.scatter(np.ones(len(rows)), rows, s=70, zorder=3)
+            self.bar_ax.set_yticks(rows, self.classes)
+            self.bar_ax.grid(axis="y", alpha=0.3)
+            self.bar_ax.set_xscale("log")
+            self.bar_ax.xaxis.set_major_locator(LogLocator(numticks=6))  # few labels: readable, and quick to redraw
+            self.bar_ax.xaxis.set_minor_locator(NullLocator())
+        else:
+            self.bars = self.bar_ax.barh(self.classes, np.zeros(len(rows)))
+            self.bar_ax.set_xlim(0, 1.15)
+        self.labels = [self.bar_ax.annotate("", (1.0, y), xytext=(6, 0), textcoords="offset points", va="center",
+                                            fontsize=10) for y in rows]
+        self.bar_ax.invert_yaxis()
+        self.bar_ax.set_xlabel("probability" + (" (log scale)" if log_scale else ""))
+
+    def update(self, image: torch.Tensor, probabilities: torch.Tensor, label: int | None = None,
+               title: str = "") -> ClassProbabilities:
+        """Show ``image`` (true class ``label``) and its ``probabilities``, one per class."""
+        probabilities = _as_numpy(probabilities).astype(float)
+        if probabilities.ndim != 1 or len(probabilities) != len(self.classes):
+            raise ValueError(f"probabilities must be one value per class ({len(self.classes)}), "
+                             f"got shape {probabilities.shape}")
+        pixels = _as_numpy(image)
+        if self.picture is None:
+            self.picture = self.image_ax.imshow(pixels, cmap="gray_r")
+        else:
+            self.picture.set_data(pixels)
+            self.picture.set_clim(float(pixels.min()), float(pixels.max()))
+        self.image_ax.set_title(f"true class: {self.classes[label]}" if label is not None else "")
+        colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(self.classes))]
+        shown = np.maximum(probabilities, self.floor) if self.log_scale else probabilities
+        if self.log_scale:
+            self.points.set_offsets(np.column_stack([shown, np.arange(len(shown))]))
+            self.points.set_color(colors)
+            self.bar_ax.set_xlim(max(self.floor, 10 ** (np.floor(np.log10(float(shown.min()))) - 1)), 30)
+        else:
+            for bar, width, color in zip(self.bars, shown, colors):
+                bar.set_width(width)
+                bar.set_color(color)
+        for y, (text, p) in enumerate(zip(self.labels, probabilities)):
+            text.xy = (shown[y], y)
+            text.set_text(_probability_label(p))
+        self.bar_ax.set_title(title)
+        return self
+
+
+def plot_class_probabilities(image: torch.Tensor, probabilities: torch.Tensor, classes: Sequence[str], *,
+                             label: int | None = None, title: str = "", log_scale: bool = True,
+                             floor: float = 1e-20) -> Figure:
+    """An image beside its class probabilities, as a figure of its own (see :class:`ClassProbabilities`)."""
+    return ClassProbabilities(classes, log_scale, floor).update(image, probabilities, label, title).figure
 
 
 def plot_temperatures(logits: torch.Tensor, classes: Sequence[str], temperatures: Sequence[float] = (1, 4, 20),
@@ -760,27 +829,47 @@ def plot_class_similarity(similarity: torch.Tensor, classes: Sequence[str], titl
     return fig
 
 
+class LossBreakdownFigure:
+    """The two weighted terms of the distillation loss and their gradient norms (from distill.loss_breakdown), for
+    the alpha/T explorer (notebook 04); :meth:`update` resizes the bars and rewrites their labels in place."""
+
+    NAMES = ("soft: alpha T² KL", "hard: (1 - alpha) CE")
+
+    def __init__(self) -> None:
+        self.figure = fig = Figure(figsize=(11, 3.8))  # fixed layout: redrawn by sliders
+        fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.8, wspace=0.85)
+        self.loss_ax, self.grad_ax = fig.subplots(1, 2)
+        colors = [OKABE_ITO[0], OKABE_ITO[1]]
+        self.loss_bars = list(self.loss_ax.barh(self.NAMES, [0, 0], color=colors))
+        self.grad_bars = (list(self.grad_ax.barh(self.NAMES, [0, 0], color=colors))
+                          + list(self.grad_ax.barh(["soft without T²"], [0], color=OKABE_ITO[5])))
+        self.labels = {}
+        for ax, bars in ((self.loss_ax, self.loss_bars), (self.grad_ax, self.grad_bars)):
+            self.labels[ax] = [ax.annotate("", (0, y), xytext=(3, 0), textcoords="offset points", va="center")
+                               for y in range(len(bars))]
+            ax.invert_yaxis()
+            ax.margins(x=0.25)
+        self.loss_ax.set(title="weighted loss terms", xlabel="loss")
+        self.grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
+
+    def update(self, parts: LossBreakdown) -> LossBreakdownFigure:
+        """Show the loss terms and gradient norms of ``parts``."""
+        for ax, bars, values in ((self.loss_ax, self.loss_bars, [parts.soft, parts.hard]),
+                                 (self.grad_ax, self.grad_bars,
+                                  [parts.soft_grad, parts.hard_grad, parts.soft_grad_without_T2])):
+            for bar, text, value in zip(bars, self.labels[ax], values):
+                bar.set_width(value)
+                text.xy = (value, text.xy[1])
+                text.set_text(f"{value:.3g}")
+            ax.relim()
+            ax.autoscale_view()
+        self.figure.suptitle(f"T = {parts.T:.3g}, alpha = {parts.alpha:.2f}: total loss {parts.total:.3f}")
+        return self
+
+
 def plot_loss_breakdown(parts: LossBreakdown) -> Figure:
-    """The two weighted terms of the distillation loss and their gradient norms (from distill.loss_breakdown)."""
-    fig = Figure(figsize=(11, 3.8))  # fixed layout: redrawn by sliders
-    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.8, wspace=0.85)
-    loss_ax, grad_ax = fig.subplots(1, 2)
-    names = ["soft: alpha T² KL", "hard: (1 - alpha) CE"]
-    losses = [parts.soft, parts.hard]
-    grads = [parts.soft_grad, parts.hard_grad]
-    colors = [OKABE_ITO[0], OKABE_ITO[1]]
-    loss_ax.barh(names, losses, color=colors)
-    grad_ax.barh(names, grads, color=colors)
-    grad_ax.barh(["soft without T²"], [parts.soft_grad_without_T2], color=OKABE_ITO[5])
-    for ax, values in ((loss_ax, losses), (grad_ax, grads + [parts.soft_grad_without_T2])):
-        for y, value in enumerate(values):
-            ax.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points", va="center")
-        ax.invert_yaxis()
-        ax.margins(x=0.25)
-    loss_ax.set(title="weighted loss terms", xlabel="loss")
-    grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
-    fig.suptitle(f"T = {parts.T:.3g}, alpha = {parts.alpha:.2f}: total loss {parts.total:.3f}")
-    return fig
+    """The distillation loss's terms and gradient norms, as a figure of its own (see :class:`LossBreakdownFigure`)."""
+    return LossBreakdownFigure().update(parts).figure
 
 
 def plot_seed_comparison(results: dict[str, dict], title: str = "Scratch against distilled",
@@ -924,11 +1013,12 @@ def plot_pareto(rows: Sequence[dict], cost: str = "bytes", title: str | None = N
     ax = fig.subplots()
     largest = max(r["MACs"] for r in rows)
     area = lambda r: 40 + 1500 * r["MACs"] / largest  # noqa: E731
-    families = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
-    families += sorted({r["family"] for r in rows} - set(families))
+    families = list(FAMILIES) + sorted({r["family"] for r in rows} - set(FAMILIES))  # a family keeps its style
     markers = "osD^vP*X"
     for i, family in enumerate(families):
         members = [r for r in rows if r["family"] == family]
+        if not members:
+            continue
         ax.scatter([x(r) for r in members], [100 * r["accuracy"] for r in members], s=[area(r) for r in members],
                    color=OKABE_ITO[i % len(OKABE_ITO)], marker=markers[i % len(markers)], alpha=0.7,
                    edgecolors="black", linewidths=0.6, label=family, zorder=3)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 from IPython.display import display
 
+from kdviz.boxes import DescribedBox
+
 NOT_COMMITTED = "none committed (choose an answer above, press Commit, then run this cell again)"
 
 
@@ -46,10 +48,13 @@ class Prediction:
         """Print :meth:`verdict`."""
         print(self.verdict(answer, measured))
 
-    def widget(self) -> widgets.VBox:
-        """The options as radio buttons and a Commit button; both lock once the prediction is committed."""
-        choices = widgets.RadioButtons(options=self.options, value=None, description="",
-                                       layout=widgets.Layout(width="max-content"))
+    def widget(self) -> DescribedBox:
+        """The options as buttons, one under another, and a Commit button; both lock once the prediction is committed.
+        Worked by mouse or keyboard (Tab to an option, Space or Enter to choose it), unlike radio buttons, whose
+        arrow keys JupyterLab takes to move between cells."""
+        choices = widgets.ToggleButtons(options=self.options, value=None, style={"button_width": "auto"},
+                                        layout=widgets.Layout(display="flex", flex_flow="column",
+                                                              align_items="flex-start"))
         button = widgets.Button(description="Commit", disabled=True, button_style="primary",
                                 tooltip="Lock in your prediction before you run the measurement")
         status = widgets.Label("Choose an answer, then press Commit.")
@@ -64,7 +69,8 @@ class Prediction:
 
         choices.observe(chosen, names="value")
         button.on_click(committed)
-        return widgets.VBox([choices, widgets.HBox([button, status])])  # the question is printed above it (ask)
+        return DescribedBox([choices, widgets.HBox([button, status])],  # the question is printed above it (ask)
+                            "[your prediction: choose an option above and press Commit (when the notebook runs)]")
 
 
 def ask(question: str, options: Sequence[str]) -> Prediction:

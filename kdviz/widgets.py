@@ -1,33 +1,46 @@
-"""Interactive explorers: thin ipywidgets wrappers over a compute function and a plot function."""
+"""Interactive explorers: thin ipywidgets wrappers over a compute function and a plot function.
+
+Each explorer shows a picture (PNG) that its controls redraw. The slider explorers keep one figure and change its
+drawn artists in place (kdviz.plots' ``update`` methods) instead of building a new figure at every move, so a slider
+keeps up with a hand (``benchmarks/slider_response.py``). Every control works by mouse and by keyboard in JupyterLab:
+sliders take the arrow, Home and End keys, buttons and check boxes Tab then Space or Enter; no dropdown or selection
+list, whose arrow keys JupyterLab takes to move between cells.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import ipywidgets as widgets
 import torch
-from IPython.display import display
 from matplotlib.figure import Figure
 
 from kdviz import architectures, data, distill, low_rank, pareto, plots, prune, quantize
+from kdviz.boxes import DescribedBox, class_buttons, explorer_summary
 
 
-def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8) -> widgets.interactive:
-    """Browse a data set one class at a time (notebook 00): a class dropdown and a position slider."""
+def _picture() -> widgets.Image:
+    return widgets.Image(format="png")
+
+
+def dataset_explorer(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], count: int = 8) -> DescribedBox:
+    """Browse a data set one class at a time (notebook 00): a button per class and a position slider."""
     if count <= 0:
         raise ValueError(f"count must be positive, got {count!r}")
     smallest_class = int(data.class_counts(labels, len(classes)).min())
+    label = class_buttons(classes)
+    start = widgets.IntSlider(value=0, min=0, max=max(smallest_class - count, 0), step=count,
+                              description="first image", continuous_update=False)
+    picture = _picture()
 
-    def show(label: int, start: int):
-        pictures = data.class_examples(images, labels, label, start, count)
-        display(plots.plot_images(pictures, columns=count,
-                                  suptitle=f"{classes[label]}: images {start} to {start + len(pictures) - 1}"))
+    def redraw(_: object = None) -> None:
+        pictures = data.class_examples(images, labels, label.value, start.value, count)
+        title = f"{classes[label.value]}: images {start.value} to {start.value + len(pictures) - 1}"
+        picture.value = plots.to_png(plots.plot_images(pictures, columns=count, suptitle=title))
 
-    return widgets.interactive(
-        show,
-        label=widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], value=0, description="class"),
-        start=widgets.IntSlider(value=0, min=0, max=max(smallest_class - count, 0), step=count,
-                                description="first image", continuous_update=False),
-    )
+    label.observe(redraw, names="value")
+    start.observe(redraw, names="value")
+    redraw()
+    return DescribedBox([label, start, picture], explorer_summary("data set explorer"))
 
 
 def convolution_view(in_channels: int, out_channels: int, kernel_size: int, size: int, squeeze: int) -> Figure:
@@ -40,7 +53,7 @@ def convolution_view(in_channels: int, out_channels: int, kernel_size: int, size
 
 
 def convolution_explorer(in_channels: int = 32, out_channels: int = 64, kernel_size: int = 3, size: int = 14,
-                         squeeze: int = 8) -> widgets.interactive:
+                         squeeze: int = 8) -> DescribedBox:
     """Sliders for M, N, Dk, Df and the squeeze width: parameters and MACs of standard, depthwise-separable,
     1x1-bottleneck and fire-module layers, and the separable ratio (notebook 01)."""
     architectures.compare_costs(in_channels, out_channels, kernel_size, size, squeeze)  # names a bad argument
@@ -49,35 +62,38 @@ def convolution_explorer(in_channels: int = 32, out_channels: int = 64, kernel_s
                          f"size 1..112, squeeze 1..256; got {in_channels}, {out_channels}, {kernel_size}, "
                          f"{size}, {squeeze}")
 
-    def show(in_channels: int, out_channels: int, kernel_size: int, size: int, squeeze: int) -> None:
-        display(convolution_view(in_channels, out_channels, kernel_size, size, squeeze))
-
     def slider(value: int, low: int, high: int, description: str, step: int = 1) -> widgets.IntSlider:
         return widgets.IntSlider(value=value, min=low, max=high, step=step, description=description,
                                  continuous_update=False, style={"description_width": "initial"})
 
-    return widgets.interactive(
-        show,
-        in_channels=slider(in_channels, 1, 512, "input channels M"),
-        out_channels=slider(out_channels, 2, 512, "output channels N"),
-        kernel_size=slider(kernel_size, 1, 7, "kernel size Dk", step=2),
-        size=slider(size, 1, 112, "map size Df"),
-        squeeze=slider(squeeze, 1, 256, "squeeze width"),
-    )
+    sliders = [slider(in_channels, 1, 512, "input channels M"), slider(out_channels, 2, 512, "output channels N"),
+               slider(kernel_size, 1, 7, "kernel size Dk", step=2), slider(size, 1, 112, "map size Df"),
+               slider(squeeze, 1, 256, "squeeze width")]
+    picture = _picture()
+
+    def redraw(_: object = None) -> None:
+        picture.value = plots.to_png(convolution_view(*(s.value for s in sliders)))
+
+    for control in sliders:
+        control.observe(redraw, names="value")
+    redraw()
+    return DescribedBox([*sliders, picture], explorer_summary("convolution explorer"))
 
 
 def temperature_view(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
-                     classes: Sequence[str], index: int, T: float, log_scale: bool = True) -> Figure:
-    """Compute and draw one state of the temperature explorer: the image and its soft targets at T (notebook 04)."""
+                     classes: Sequence[str], index: int, T: float, log_scale: bool = True,
+                     into: plots.ClassProbabilities | None = None) -> Figure:
+    """Compute and draw one state of the temperature explorer: the image and its soft targets at T (notebook 04);
+    redrawn in place ``into`` an explorer's figure (of the same scale) where one is given."""
     probabilities = distill.soft_targets(teacher_logits[index], T)
     bits = float(distill.entropy(probabilities))
     title = f"teacher's soft targets at T = {T:.3g} (entropy {bits:.2f} bits)"
-    return plots.plot_class_probabilities(images[index], probabilities, classes, label=int(labels[index]),
-                                          title=title, log_scale=log_scale)
+    figure = into if into is not None else plots.ClassProbabilities(classes, log_scale)
+    return figure.update(images[index], probabilities, int(labels[index]), title).figure
 
 
 def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
-                         classes: Sequence[str], T: float = 1.0, index: int | None = None) -> widgets.VBox:
+                         classes: Sequence[str], T: float = 1.0, index: int | None = None) -> DescribedBox:
     """Pick a test image (class, then example) and drag the temperature (log slider, 0.5 to 50) (notebook 04);
     it opens on image ``index`` (default: the first image)."""
     if not (len(images) == len(labels) == len(teacher_logits)):
@@ -89,13 +105,14 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
         raise ValueError(f"index must be an image's position, 0..{len(labels) - 1}, got {index!r}")
     per_class = [torch.nonzero(labels == c).flatten() for c in range(len(classes))]
     first = int(labels[index])
-    label = widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], value=first, description="class")
+    label = class_buttons(classes, first)
     example = widgets.IntSlider(value=int((per_class[first] == index).nonzero()[0]), min=0,
                                 max=max(len(per_class[first]) - 1, 0), description="example", continuous_update=False)
     temperature = widgets.FloatLogSlider(value=T, base=10, min=-0.3, max=1.7, step=0.01,  # 0.5 .. 50, 1 on the grid
                                          description="T", readout_format=".3g")
     scale = widgets.ToggleButtons(options=[("log scale", True), ("linear", False)], value=True)
-    picture = widgets.Image(format="png")
+    picture = _picture()
+    figures: dict[bool, plots.ClassProbabilities] = {}  # one per scale, each redrawn in place
 
     def redraw(_: object = None) -> None:
         members = per_class[label.value]
@@ -103,40 +120,46 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
             return
         example.max = len(members) - 1
         index = int(members[min(example.value, len(members) - 1)])
+        figure = figures.setdefault(scale.value, plots.ClassProbabilities(classes, scale.value))
         picture.value = plots.to_png(temperature_view(images, labels, teacher_logits, classes, index,
-                                                      temperature.value, scale.value))
+                                                      temperature.value, scale.value, into=figure))
 
     for control in (label, example, temperature, scale):
         control.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([label, example]), widgets.HBox([temperature, scale]), picture])
+    return DescribedBox([label, widgets.HBox([example, temperature, scale]), picture],
+                        explorer_summary("temperature explorer"))
 
 
 def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-                  T: float = 8.0, alpha: float = 0.9) -> widgets.VBox:
+                  T: float = 8.0, alpha: float = 0.9) -> DescribedBox:
     """Drag T and alpha over a real batch: both loss terms and their gradient norms (notebook 04)."""
     distill.validate_temperature(T), distill.validate_alpha(alpha)  # before a slider silently clamps them
     distill.validate_batch(student_logits, teacher_logits, labels)
     temperature = widgets.FloatSlider(value=T, min=0.5, max=20.0, step=0.5, description="T")
     weight = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
-    picture = widgets.Image(format="png")
+    picture = _picture()
+    figure = plots.LossBreakdownFigure()
 
     def redraw(_: object = None) -> None:
         parts = distill.loss_breakdown(student_logits, teacher_logits, labels, temperature.value, weight.value)
-        picture.value = plots.to_png(plots.plot_loss_breakdown(parts))
+        picture.value = plots.to_png(figure.update(parts).figure)
 
     temperature.observe(redraw, names="value")
     weight.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([temperature, weight]), picture])
+    return DescribedBox([widgets.HBox([temperature, weight]), picture], explorer_summary("alpha/T loss explorer"))
 
 
-def sparsity_view(weights: torch.Tensor, curve: list[dict], sparsity: float) -> Figure:
-    """Compute and draw one state of the sparsity explorer (notebook 02)."""
-    return plots.plot_sparsity_state(weights, sparsity, prune.global_threshold(weights, sparsity), curve)
+def sparsity_view(weights: torch.Tensor, curve: list[dict], sparsity: float,
+                  into: plots.SparsityState | None = None) -> Figure:
+    """Compute and draw one state of the sparsity explorer (notebook 02); redrawn in place ``into`` an explorer's
+    figure where one is given."""
+    figure = into if into is not None else plots.SparsityState(weights, curve)
+    return figure.update(sparsity, prune.global_threshold(weights, sparsity)).figure
 
 
-def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float = 0.5) -> widgets.VBox:
+def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float = 0.5) -> DescribedBox:
     """Drag the global sparsity: which weights go (histogram) and the measured accuracy there (notebook 02).
 
     ``curve`` is a precomputed one-shot curve (rows with sparsity and accuracy), so the slider answers at once.
@@ -148,41 +171,46 @@ def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float 
     top = max(0.01, min(0.99, round(max(r["sparsity"] for r in curve), 2)))
     slider = widgets.FloatSlider(value=min(sparsity, top), min=0.0, max=top, step=0.01, description="sparsity",
                                  readout_format=".0%")
-    picture = widgets.Image(format="png")
+    picture = _picture()
+    figure = plots.SparsityState(weights, curve)
 
     def redraw(_: object = None) -> None:
-        picture.value = plots.to_png(sparsity_view(weights, curve, slider.value))
+        picture.value = plots.to_png(sparsity_view(weights, curve, slider.value, into=figure))
 
     slider.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([slider, picture])
+    return DescribedBox([slider, picture], explorer_summary("sparsity explorer"))
 
 
-def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: list[dict] | None = None) -> Figure:
-    """Compute and draw one state of the bit-depth explorer (notebook 03)."""
+def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: list[dict] | None = None,
+              into: plots.QuantizationState | None = None) -> Figure:
+    """Compute and draw one state of the bit-depth explorer (notebook 03); redrawn in place ``into`` an explorer's
+    figure where one is given."""
     params = quantize.choose_qparams(weights, bits, symmetric)
     approximation = quantize.round_trip(weights, params)
     kind = "symmetric" if symmetric else "asymmetric"
-    return plots.plot_quantization_state(weights, quantize.levels(params), bits, quantize.error(weights, approximation),
-                                         curve, title=f"{bits}-bit {kind} grid, per tensor")
+    figure = into if into is not None else plots.QuantizationState(weights, curve)
+    return figure.update(quantize.levels(params), bits, quantize.error(weights, approximation),
+                         title=f"{bits}-bit {kind} grid, per tensor").figure
 
 
-def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: int = 4) -> widgets.VBox:
+def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: int = 4) -> DescribedBox:
     """A bit-depth slider (8 down to 1) and a symmetric/asymmetric switch over one tensor of weights: the grid, the
     error, and the measured accuracy from a precomputed curve (rows with bits and accuracy) (notebook 03)."""
     quantize.validate_bits(bits)
     weights = weights.detach().flatten().cpu()
     depth = widgets.IntSlider(value=min(bits, 8), min=1, max=8, description="bits", continuous_update=False)
     scheme = widgets.ToggleButtons(options=[("symmetric", True), ("asymmetric", False)], value=True)
-    picture = widgets.Image(format="png")
+    picture = _picture()
+    figure = plots.QuantizationState(weights, curve)
 
     def redraw(_: object = None) -> None:
-        picture.value = plots.to_png(bits_view(weights, depth.value, scheme.value, curve))
+        picture.value = plots.to_png(bits_view(weights, depth.value, scheme.value, curve, into=figure))
 
     depth.observe(redraw, names="value")
     scheme.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([depth, scheme]), picture])
+    return DescribedBox([widgets.HBox([depth, scheme]), picture], explorer_summary("bit-depth explorer"))
 
 
 def rank_view(values: torch.Tensor, sweep: dict, finetuned: Sequence[dict], rank: int) -> Figure:
@@ -197,21 +225,21 @@ def rank_view(values: torch.Tensor, sweep: dict, finetuned: Sequence[dict], rank
                                f"a {smaller:.1f}x smaller model, {100 * row['accuracy']:.2f} % before fine-tuning")
 
 
-def rank_explorer(values: torch.Tensor, sweep: dict, finetuned: Sequence[dict], rank: int = 16) -> widgets.VBox:
+def rank_explorer(values: torch.Tensor, sweep: dict, finetuned: Sequence[dict], rank: int = 16) -> DescribedBox:
     """A slider over the sweep's ranks: the spectrum cut at that rank, and the measured accuracy, factorized and
     fine-tuned, against the rank (notebook 01)."""
     ranks = [r["rank"] for r in sweep["ranks"]]
     if rank not in ranks:
         raise ValueError(f"rank must be one of the sweep's ranks {ranks}, got {rank!r}")
     slider = widgets.SelectionSlider(options=ranks, value=rank, description="rank", continuous_update=False)
-    picture = widgets.Image(format="png")
+    picture = _picture()
 
     def redraw(_: object = None) -> None:
         picture.value = plots.to_png(rank_view(values, sweep, finetuned, slider.value))
 
     slider.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([slider, picture])
+    return DescribedBox([slider, picture], explorer_summary("rank explorer"))
 
 
 def pareto_view(rows: Sequence[dict], cost: str = "bytes", families: Sequence[str] | None = None) -> Figure:
@@ -222,23 +250,34 @@ def pareto_view(rows: Sequence[dict], cost: str = "bytes", families: Sequence[st
     return plots.plot_pareto(shown, cost)
 
 
-def pareto_explorer(rows: Sequence[dict], cost: str = "bytes") -> widgets.VBox:
-    """Pick the cost axis (bytes, latency at batch 1 or 256) and the families shown: the bubble chart and its front
-    are redrawn from the measured rows (notebook 05)."""
+NO_FAMILY = "Tick at least one family to draw the chart."
+
+
+def pareto_explorer(rows: Sequence[dict], cost: str = "bytes") -> DescribedBox:
+    """Pick the cost axis (bytes, latency at batch 1 or 256) and tick the families shown: the bubble chart and its
+    front are redrawn from the measured rows, each family keeping its colour and marker (notebook 05)."""
     if cost not in pareto.COSTS:
         raise ValueError(f"cost must be one of {list(pareto.COSTS)}, got {cost!r}")
     present = [f for f in pareto.FAMILIES if any(r["family"] == f for r in rows)]
     if not present:
         raise ValueError("rows must hold measured models of the known families (pareto_runs.collect)")
-    axis = widgets.ToggleButtons(options=[(label, key) for key, label in pareto.COSTS.items()], value=cost)
-    chosen = widgets.SelectMultiple(options=present, value=tuple(present), description="families", rows=len(present))
-    picture = widgets.Image(format="png")
+    axis = widgets.ToggleButtons(options=[(label, key) for key, label in pareto.COSTS.items()], value=cost,
+                                 description="cost", style={"button_width": "auto"})
+    ticks = [widgets.Checkbox(value=True, description=family, indent=False,
+                              layout=widgets.Layout(width="max-content", margin="0 16px 0 0")) for family in present]
+    message = widgets.Label()
+    picture = _picture()
 
     def redraw(_: object = None) -> None:
-        if chosen.value:
-            picture.value = plots.to_png(pareto_view(rows, axis.value, chosen.value))
+        chosen = [box.description for box in ticks if box.value]
+        message.value = "" if chosen else NO_FAMILY
+        picture.layout.display = None if chosen else "none"
+        if chosen:
+            picture.value = plots.to_png(pareto_view(rows, axis.value, chosen))
 
     axis.observe(redraw, names="value")
-    chosen.observe(redraw, names="value")
+    for box in ticks:
+        box.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([axis, chosen]), picture])
+    families = widgets.HBox([widgets.Label("families"), *ticks], layout=widgets.Layout(flex_flow="row wrap"))
+    return DescribedBox([axis, families, message, picture], explorer_summary("Pareto explorer"))

@@ -49,13 +49,32 @@ def test_chart_and_explorer_draw_the_rows():
     with pytest.raises(ValueError, match="cost must be one of"):
         plots.plot_pareto(ROWS, "watts")
     explorer = widgets.pareto_explorer(ROWS)
-    axis, families = explorer.children[0].children
-    first = explorer.children[1].value
+    axis, families, message, picture = explorer.children
+    ticks = families.children[1:]
+    first = picture.value
     axis.value = "ms @ batch 256"
-    assert explorer.children[1].value != first
-    families.value = ("teacher",)
+    assert picture.value != first and picture.value == plots.to_png(plots.plot_pareto(ROWS, "ms @ batch 256"))
+    for box in ticks:
+        box.value = box.description == "combined"
+    assert picture.value == plots.to_png(widgets.pareto_view(ROWS, "ms @ batch 256", ["combined"]))
+    for box in ticks:
+        box.value = False
+    assert message.value == widgets.NO_FAMILY and picture.layout.display == "none"
+    ticks[0].value = True
+    assert message.value == "" and picture.layout.display is None
     with pytest.raises(ValueError, match="families must name at least one"):
         widgets.pareto_view(ROWS, "bytes", ["nothing"])
+
+
+def test_a_family_keeps_its_colour_and_marker_when_others_are_hidden():
+    def styles(fig):
+        return {c.get_label(): (tuple(c.get_facecolor()[0]), c.get_paths()[0].vertices.tobytes())
+                for c in fig.axes[0].collections}
+
+    every = styles(plots.plot_pareto(ROWS))
+    for family in {r["family"] for r in ROWS}:
+        alone = styles(plots.plot_pareto([r for r in ROWS if r["family"] == family]))
+        assert alone[family] == every[family]
 
 
 def test_collect_reads_the_cache_and_trains_nothing(small_world, monkeypatch):

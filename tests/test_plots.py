@@ -181,8 +181,12 @@ def test_quantization_figures_draw_their_data():
     params = quantize.choose_qparams(weights, 3, symmetric=True)
     curve = [{"bits": b, "accuracy": a} for b, a in ((8, 0.93), (4, 0.92), (2, 0.5))]
     fig = plots.plot_quantization_state(weights, quantize.levels(params), 4, {"mse": 0.1, "sqnr_db": 10.0}, curve)
-    assert len(fig.axes[0].lines) == 8 and "SQNR 10.0 dB" in fig.axes[0].get_title()
+    levels = fig.axes[0].collections[-1].get_segments()
+    assert sorted(float(segment[0][0]) for segment in levels) == sorted(quantize.levels(params).tolist())
+    assert "SQNR 10.0 dB" in fig.axes[0].get_title()
     assert fig.axes[1].lines[1].get_xydata().tolist() == [[4.0, 92.0]]
+    fig = plots.plot_quantization_state(weights, quantize.levels(params), 5, {"mse": 0.1, "sqnr_db": 10.0}, curve)
+    assert len(fig.axes[1].lines[1].get_xydata()) == 0 and "5 bits not measured" in fig.axes[1].get_title()
     fig = plots.plot_bits_curves({"per tensor": curve}, baseline=0.93)
     assert fig.axes[0].xaxis_inverted() and len(fig.axes[0].lines) == 2
     assert list(fig.axes[0].get_xticks()) == [2, 4, 8]  # ticks at the measured depths only
@@ -204,3 +208,44 @@ def test_plot_attack_curves_draws_one_line_per_curve():
     assert "75 %" in ax.get_legend().get_texts()[1].get_text()
     with pytest.raises(ValueError, match="curves must hold"):
         plots.plot_attack_curves({})
+
+
+def _pixels(fig):
+    return plots.to_png(fig)
+
+
+@pytest.mark.parametrize("kind", ["probabilities, log", "probabilities, linear", "loss", "sparsity", "bits"])
+def test_a_figure_redrawn_in_place_matches_one_drawn_afresh(kind):
+    """The explorers update their figures in place: after moving from one state to another, the picture is the one
+    a new figure of the second state shows, pixel for pixel."""
+    generator = torch.Generator().manual_seed(0)
+    classes = CLASSES["fashion-mnist"]
+    images = torch.rand(2, 28, 28, generator=generator)
+    logits = torch.randn(2, 10, generator=generator) * 6
+    weights = torch.randn(5000, generator=generator) * 0.1
+    if kind.startswith("probabilities"):
+        log_scale = kind.endswith("log")
+        states = [(images[i], torch.softmax(logits[i] / T, -1), i + 3, f"T = {T}") for i, T in ((0, 1.0), (1, 8.0))]
+        live = plots.ClassProbabilities(classes, log_scale).update(*states[0])
+        fresh = plots.plot_class_probabilities(states[1][0], states[1][1], classes, label=states[1][2],
+                                               title=states[1][3], log_scale=log_scale)
+        live.update(*states[1])
+    elif kind == "loss":
+        student, teacher = torch.randn(32, 10, generator=generator), torch.randn(32, 10, generator=generator) * 5
+        labels = torch.randint(0, 10, (32,), generator=generator)
+        first, second = (distill.loss_breakdown(student, teacher, labels, T, alpha) for T, alpha in ((2, 0.5), (12, 0.9)))
+        live = plots.LossBreakdownFigure().update(first)
+        fresh = plots.plot_loss_breakdown(second)
+        live.update(second)
+    elif kind == "sparsity":
+        curve = [{"sparsity": s, "accuracy": 0.9 - s / 2} for s in (0.0, 0.5, 0.9)]
+        live = plots.SparsityState(weights, curve).update(0.2, 0.02)
+        fresh = plots.plot_sparsity_state(weights, 0.7, 0.1, curve)
+        live.update(0.7, 0.1)
+    else:
+        curve = [{"bits": b, "accuracy": 0.5 + b / 20} for b in (8, 4, 2)]
+        first, second = (quantize.choose_qparams(weights, b, symmetric=True) for b in (2, 4))
+        live = plots.QuantizationState(weights, curve).update(quantize.levels(first), 2, {"mse": 0.2, "sqnr_db": 3.0})
+        fresh = plots.plot_quantization_state(weights, quantize.levels(second), 4, {"mse": 0.1, "sqnr_db": 9.0}, curve)
+        live.update(quantize.levels(second), 4, {"mse": 0.1, "sqnr_db": 9.0})
+    assert _pixels(live.figure) == _pixels(fresh)

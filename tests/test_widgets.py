@@ -45,39 +45,83 @@ def test_hundred_moves_leave_no_figure_open():
         label.value = move % 10
         start.value = (move * 4) % 20
     assert plt.get_fignums() == before
-    assert len(explorer.children[-1].outputs) <= 1  # each redraw replaces the last figure
+    assert explorer.children[-1].value[:4] == b"\x89PNG"  # one picture, replaced at each move
+
+
+def test_explorers_read_well_without_a_kernel():
+    """A notebook stores a widget's plain text beside it, shown where the widget cannot run: it says what it is."""
+    text = repr(_explorer())
+    assert text.startswith("[data set explorer: interactive") and "children" not in text
+    bundle = _explorer()._repr_mimebundle_()
+    assert bundle["text/plain"] == text and "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_no_explorer_uses_a_dropdown_or_a_selection_list():
+    """JupyterLab takes the arrow keys of a focused dropdown, radio group or selection list to move between cells;
+    the explorers use buttons, check boxes and sliders, which work from the keyboard there."""
+    import ipywidgets
+
+    from kdviz import predict
+
+    explorer_, _ = _temperature_explorer()
+    boxes = [_explorer(), explorer_, widgets.convolution_explorer(), predict.Prediction("q?", ["a", "b"]).widget(),
+             widgets.bits_explorer(torch.randn(300)), widgets.sparsity_explorer(torch.randn(300), [
+                 {"sparsity": 0.0, "accuracy": 0.9}, {"sparsity": 0.5, "accuracy": 0.8}])]
+
+    def controls(box):
+        for child in getattr(box, "children", ()):
+            yield child
+            yield from controls(child)
+
+    kinds = {type(c) for box in boxes for c in controls(box)}
+    assert not kinds & {ipywidgets.Dropdown, ipywidgets.Select, ipywidgets.SelectMultiple, ipywidgets.RadioButtons}
+    assert ipywidgets.ToggleButtons in kinds
+
+
+def explorer_images_and_labels():
+    generator = torch.Generator().manual_seed(5)
+    return torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8, generator=generator), torch.arange(50) % 10
 
 
 def _temperature_explorer():
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.arange(50) % 10
-    images = torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8, generator=generator)
-    logits = torch.randn(50, 10, generator=generator) * 6
+    images, labels = explorer_images_and_labels()
+    logits = torch.randn(50, 10, generator=torch.Generator().manual_seed(0)) * 6
     return widgets.temperature_explorer(images, labels, logits, CLASSES["fashion-mnist"]), logits
 
 
-def test_temperature_slider_redraws_the_soft_targets(monkeypatch):
+def test_temperature_slider_redraws_the_soft_targets():
     explorer, logits = _temperature_explorer()
-    label, example = explorer.children[0].children
-    temperature, scale = explorer.children[1].children
+    label = explorer.children[0]
+    example, temperature, scale = explorer.children[1].children
     picture = explorer.children[2]
+    images, labels = explorer_images_and_labels()
     assert 10 ** temperature.min == pytest.approx(0.5, rel=0.01) and 10 ** temperature.max == pytest.approx(50, rel=0.01)
     assert ((0 - temperature.min) / temperature.step) == pytest.approx(round((0 - temperature.min) / temperature.step))  # T = 1 on the grid
-    drawn = []
-    original = widgets.plots.plot_class_probabilities
-    monkeypatch.setattr(widgets.plots, "plot_class_probabilities",
-                        lambda *a, **k: drawn.append((a, k)) or original(*a, **k))
+
+    def fresh(index, T, log_scale=True):  # the same state drawn in a new figure
+        return widgets.plots.to_png(widgets.temperature_view(images, labels, logits, CLASSES["fashion-mnist"], index,
+                                                             T, log_scale))
+
     first = picture.value
     temperature.value = 20.0
-    assert picture.value != first and picture.value[:4] == b"\x89PNG"
-    args, kwargs = drawn[-1]
-    assert torch.allclose(torch.as_tensor(args[1]), torch.softmax(logits[0] / 20.0, -1))
-    assert "T = 20" in kwargs["title"]
+    assert picture.value != first and picture.value == fresh(0, 20.0)
     label.value, example.value = 3, 2
-    args, kwargs = drawn[-1]
-    assert kwargs["label"] == 3 and torch.allclose(torch.as_tensor(args[1]), torch.softmax(logits[23] / 20.0, -1))
+    assert picture.value == fresh(23, 20.0)
     scale.value = False
-    assert drawn[-1][1]["log_scale"] is False
+    assert picture.value == fresh(23, 20.0, log_scale=False)
+    scale.value = True
+    temperature.value = 1.0
+    assert picture.value == fresh(23, 1.0)
+
+
+def test_the_temperature_view_shows_the_soft_targets():
+    generator = torch.Generator().manual_seed(0)
+    images, labels = explorer_images_and_labels()
+    logits = torch.randn(50, 10, generator=generator) * 6
+    fig = widgets.temperature_view(images, labels, logits, CLASSES["fashion-mnist"], 23, 20.0)
+    points = fig.axes[1].collections[0].get_offsets()[:, 0]
+    assert torch.allclose(torch.as_tensor(points, dtype=torch.float32), torch.softmax(logits[23] / 20.0, -1))
+    assert "T = 20" in fig.axes[1].get_title() and fig.axes[0].get_title() == "true class: Dress"
 
 
 def test_temperature_explorer_leaks_no_figures_after_100_moves():
@@ -86,7 +130,7 @@ def test_temperature_explorer_leaks_no_figures_after_100_moves():
     from matplotlib.figure import Figure
 
     explorer, _ = _temperature_explorer()
-    temperature = explorer.children[1].children[0]
+    temperature = explorer.children[1].children[1]
     gc.collect()
     before = sum(type(o) is Figure for o in gc.get_objects())
     for move in range(100):
@@ -105,21 +149,18 @@ def test_temperature_explorer_rejects_bad_input():
                                      CLASSES["fashion-mnist"], T=0)
 
 
-def test_loss_explorer_redraws_with_alpha_and_T(monkeypatch):
+def test_loss_explorer_redraws_with_alpha_and_T():
     generator = torch.Generator().manual_seed(1)
     student, teacher = torch.randn(32, 10, generator=generator), torch.randn(32, 10, generator=generator) * 5
     labels = torch.randint(0, 10, (32,), generator=generator)
     explorer = widgets.loss_explorer(student, teacher, labels)
     temperature, alpha = explorer.children[0].children
-    seen = []
-    original = widgets.plots.plot_loss_breakdown
-    monkeypatch.setattr(widgets.plots, "plot_loss_breakdown", lambda parts: seen.append(parts) or original(parts))
     before = explorer.children[1].value
     alpha.value = 0.2
     temperature.value = 2.0
+    parts = widgets.distill.loss_breakdown(student, teacher, labels, 2.0, 0.2)
     assert explorer.children[1].value != before
-    parts = seen[-1]
-    assert (parts.T, parts.alpha) == (2.0, 0.2)
+    assert explorer.children[1].value == widgets.plots.to_png(widgets.plots.plot_loss_breakdown(parts))
     assert parts.total == pytest.approx(widgets.distill.distillation_loss(student, teacher, labels, 2.0, 0.2).item(),
                                            rel=1e-5)
     with pytest.raises(ValueError, match="same shape"):
@@ -131,10 +172,12 @@ def test_convolution_explorer_redraws_with_the_sliders(monkeypatch):
     names = [c.description for c in explorer.children[:5]]
     assert names == ["input channels M", "output channels N", "kernel size Dk", "map size Df", "squeeze width"]
     drawn = []
-    monkeypatch.setattr(widgets, "convolution_view", lambda *args: drawn.append(args))
+    original = widgets.convolution_view
+    monkeypatch.setattr(widgets, "convolution_view", lambda *args: drawn.append(args) or original(*args))
     explorer.children[0].value = 64
     explorer.children[2].value = 5
     assert drawn == [(64, 64, 3, 14, 8), (64, 64, 5, 14, 8)]
+    assert explorer.children[-1].value == widgets.plots.to_png(original(64, 64, 5, 14, 8))
     kernel = explorer.children[2]
     assert (kernel.min, kernel.max, kernel.step) == (1, 7, 2)
 
@@ -164,7 +207,7 @@ def test_sparsity_explorer_moves_the_threshold():
     assert slider.max == 0.9 and slider.value == 0.5
     first = picture.value
     slider.value = 0.8
-    assert picture.value != first
+    assert picture.value != first and picture.value == widgets.plots.to_png(widgets.sparsity_view(weights, curve, 0.8))
     fig = widgets.sparsity_view(weights, curve, 0.8)
     assert "80 %" in fig._suptitle.get_text() and "0.8" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match=r"sparsity must be a fraction in \[0, 1\)"):
@@ -183,8 +226,13 @@ def test_bits_explorer_redraws_for_depth_and_scheme():
     second = picture.value
     scheme.value = False
     assert len({first, second, picture.value}) == 3
+    assert picture.value == widgets.plots.to_png(widgets.bits_view(weights, 2, False, curve))
+    for bits in range(1, 9):  # the measured accuracy is marked at every depth of the curve
+        depth.value = bits
+        marker = explorer_figure_marker(widgets.bits_view(weights, bits, False, curve))
+        assert marker == [[bits, 90.0]]
     fig = widgets.bits_view(weights, 2, symmetric=False)
-    assert "2-bit asymmetric" in fig._suptitle.get_text() and len(fig.axes[0].lines) == 4
+    assert "2-bit asymmetric" in fig._suptitle.get_text() and len(fig.axes[0].collections[-1].get_segments()) == 4
     with pytest.raises(ValueError, match="bits must be an integer from 1 to 16"):
         widgets.bits_explorer(weights, curve, bits=0)
 
@@ -195,7 +243,11 @@ def test_temperature_explorer_opens_on_the_image_asked_for():
     images = torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8, generator=generator)
     logits = torch.randn(50, 10, generator=generator)
     explorer = widgets.temperature_explorer(images, labels, logits, CLASSES["mnist"], index=23)
-    label, example = explorer.children[0].children
+    label, example = explorer.children[0], explorer.children[1].children[0]
     assert (label.value, example.value) == (3, 2)  # image 23 is the third of class 3
     with pytest.raises(ValueError, match="index must be an image's position, 0..49"):
         widgets.temperature_explorer(images, labels, logits, CLASSES["mnist"], index=50)
+
+
+def explorer_figure_marker(fig):
+    return fig.axes[1].lines[-1].get_xydata().tolist()
