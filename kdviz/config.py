@@ -108,7 +108,7 @@ PROFILES = {
         loss_fractions=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
         sparsities=(0.0, 0.5, 0.8, 0.9, 0.95), sensitivity_sparsities=(0.0, 0.5, 0.9, 0.98),
         pruning_schedule=(0.5, 0.9),
-        calibration_images=200, weight_bits=(8, 5, 4, 3, 2), activation_bits=(8, 4, 2), qat_bits=(4, 2),
+        calibration_images=200, weight_bits=(8, 7, 6, 5, 4, 3, 2, 1), activation_bits=(8, 4, 2), qat_bits=(4, 2),
         sweep_temperatures=(2.0, 4.0, 8.0), sweep_alphas=(0.5, 0.9), label_counts=(500, 1000, 5000, None),
         attack_images=1000, attack_epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2)),
     "full": Profile(

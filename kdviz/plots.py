@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import PIL.Image
 import torch
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -76,15 +77,58 @@ def _as_numpy(images: torch.Tensor | np.ndarray) -> np.ndarray:
     return images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
 
 
-def to_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes, for an ipywidgets.Image that a slider updates in place: drawn on the figure's own
-    Agg canvas (made once) and compressed lightly, since a slider's picture is sent once and replaced at once."""
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    pixels = np.asarray(canvas.buffer_rgba())[..., :3]
+def _canvas(fig: Figure) -> FigureCanvasAgg:
+    return fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+
+
+def _png(canvas: FigureCanvasAgg) -> bytes:
+    """What the canvas shows, as PNG bytes, compressed lightly: a slider's picture is sent once and soon replaced."""
+    width, height = canvas.get_width_height(physical=True)
+    picture = PIL.Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     buffer = io.BytesIO()
-    PIL.Image.fromarray(pixels).save(buffer, format="png", compress_level=1)
+    picture.convert("RGB").save(buffer, format="png", compress_level=1)
     return buffer.getvalue()
+
+
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, for an ipywidgets.Image that a control updates in place."""
+    canvas = _canvas(fig)
+    canvas.draw()
+    return _png(canvas)
+
+
+class Redrawn:
+    """A figure that a slider redraws: its ``update`` method changes the drawn artists in place, and :meth:`png`
+    draws only the artists that move (:meth:`moving`) over a kept picture of the rest (blitting). The first
+    :meth:`png`, and the first after :meth:`redraw_all`, draws the whole figure and keeps it without them."""
+
+    figure: Figure
+    _background: object | None = None
+
+    def moving(self) -> list[Artist]:
+        """The artists an update changes; everything else is drawn once."""
+        raise NotImplementedError
+
+    def redraw_all(self) -> None:
+        """Draw the whole figure at the next :meth:`png` (after a change outside :meth:`moving`)."""
+        self._background = None
+
+    def png(self) -> bytes:
+        """The figure as it is now, as PNG bytes."""
+        canvas, artists = _canvas(self.figure), self.moving()
+        if self._background is None:
+            for artist in artists:
+                artist.set_animated(True)  # left out of a full draw
+            canvas.draw()
+            for artist in artists:
+                artist.set_animated(False)  # a normal figure again (to_png, savefig)
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
+        else:
+            canvas.restore_region(self._background)
+        renderer = canvas.get_renderer()
+        for artist in sorted(artists, key=lambda a: a.get_zorder()):
+            artist.draw(renderer)
+        return _png(canvas)
 
 
 def _label_without_overlap(ax: Axes, points: Sequence[tuple[float, float]], labels: Sequence[str],
@@ -406,7 +450,7 @@ def plot_sparsity_curves(curves: dict[str, list[dict]], baseline: float | None =
     return fig
 
 
-class SparsityState:
+class SparsityState(Redrawn):
     """One state of the sparsity explorer (notebook 02): the weight histogram with the pruned band, and the measured
     accuracy curve with the chosen sparsity marked. The histogram is counted once; :meth:`update` moves the band and
     the marker in place, so a slider redraws only what changed."""
@@ -432,6 +476,10 @@ class SparsityState:
         (self.marker,) = curve_ax.plot([], [], "s", color=OKABE_ITO[5], markersize=12)
         curve_ax.set(xlabel="weights removed (%)", ylabel="test accuracy (%)", xlim=(-2, 100),
                      title="measured, one-shot (marker interpolated)")
+
+    def moving(self) -> list[Artist]:
+        return [self.kept, self.removed, self.hist_ax.title, self.hist_ax.get_legend(), self.marker,
+                self.figure._suptitle]
 
     def update(self, sparsity: float, threshold: float) -> SparsityState:
         """Show the weights below ``threshold`` as removed, and the accuracy at ``sparsity`` on the curve."""
@@ -549,7 +597,7 @@ def plot_iterative_pruning(runs: dict[str, list[dict]], baseline: float) -> Figu
 MAX_LEVELS_DRAWN = 64
 
 
-class QuantizationState:
+class QuantizationState(Redrawn):
     """One state of the bit-depth explorer (notebook 03): the weights' histogram with the grid's levels drawn over
     it, the error, and (if given) the measured accuracy against bits with this depth marked. The histogram and the
     curve are drawn once; :meth:`update` replaces the levels, the titles and the marker in place."""
@@ -574,6 +622,9 @@ class QuantizationState:
             curve_ax.axis("off")
         (self.marker,) = curve_ax.plot([], [], "s", color=OKABE_ITO[5], markersize=12)
         self.curve_ax = curve_ax
+
+    def moving(self) -> list[Artist]:
+        return [self.levels, self.hist_ax.title, self.marker, self.curve_ax.title, self.figure._suptitle]
 
     def update(self, levels: torch.Tensor, bits: int, error: dict[str, float], title: str = "") -> QuantizationState:
         """Draw the grid's ``levels`` (up to 64 of them), its ``error`` (mse, sqnr_db) and the marker at ``bits``."""
@@ -700,7 +751,7 @@ def _probability_label(p: float) -> str:
     return f"{p:.2f}" if p >= 0.01 else f"{p:.1e}"
 
 
-class ClassProbabilities:
+class ClassProbabilities(Redrawn):
     """An image beside its class probabilities (the temperature explorer, notebook 04): points on a log axis that
     starts a decade below the smallest probability (never below ``floor``, where zeros are drawn), since dark
     knowledge is tiny; or bars from zero on a linear axis. :meth:`update` moves the points (or bars), the labels and
@@ -729,6 +780,10 @@ class ClassProbabilities:
         self.bar_ax.invert_yaxis()
         self.bar_ax.set_xlabel("probability" + (" (log scale)" if log_scale else ""))
 
+    def moving(self) -> list[Artist]:
+        shown = [self.points] if self.log_scale else list(self.bars)
+        return [self.bar_ax.xaxis, *self.bar_ax.spines.values(), *shown, *self.labels, self.bar_ax.title]
+
     def update(self, image: torch.Tensor, probabilities: torch.Tensor, label: int | None = None,
                title: str = "") -> ClassProbabilities:
         """Show ``image`` (true class ``label``) and its ``probabilities``, one per class."""
@@ -739,10 +794,14 @@ class ClassProbabilities:
         pixels = _as_numpy(image)
         if self.picture is None:
             self.picture = self.image_ax.imshow(pixels, cmap="gray_r")
-        else:
+        elif not np.array_equal(self.picture.get_array(), pixels):
             self.picture.set_data(pixels)
             self.picture.set_clim(float(pixels.min()), float(pixels.max()))
-        self.image_ax.set_title(f"true class: {self.classes[label]}" if label is not None else "")
+            self.redraw_all()
+        image_title = f"true class: {self.classes[label]}" if label is not None else ""
+        if self.image_ax.get_title() != image_title:
+            self.image_ax.set_title(image_title)
+            self.redraw_all()
         colors = [OKABE_ITO[1] if i == label else OKABE_ITO[0] for i in range(len(self.classes))]
         shown = np.maximum(probabilities, self.floor) if self.log_scale else probabilities
         if self.log_scale:
@@ -829,7 +888,7 @@ def plot_class_similarity(similarity: torch.Tensor, classes: Sequence[str], titl
     return fig
 
 
-class LossBreakdownFigure:
+class LossBreakdownFigure(Redrawn):
     """The two weighted terms of the distillation loss and their gradient norms (from distill.loss_breakdown), for
     the alpha/T explorer (notebook 04); :meth:`update` resizes the bars and rewrites their labels in place."""
 
@@ -852,8 +911,15 @@ class LossBreakdownFigure:
         self.loss_ax.set(title="weighted loss terms", xlabel="loss")
         self.grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
 
-    def update(self, parts: LossBreakdown) -> LossBreakdownFigure:
-        """Show the loss terms and gradient norms of ``parts``."""
+    def moving(self) -> list[Artist]:
+        axes = (self.loss_ax, self.grad_ax)
+        return [*(ax.xaxis for ax in axes), *(spine for ax in axes for spine in ax.spines.values()),
+                *self.loss_bars, *self.grad_bars, *self.labels[self.loss_ax], *self.labels[self.grad_ax],
+                self.figure._suptitle]
+
+    def update(self, parts: LossBreakdown, titled: bool = True) -> LossBreakdownFigure:
+        """Show the loss terms and gradient norms of ``parts``, and their :func:`loss_breakdown_title` if
+        ``titled`` (an explorer shows it as text beside the figure instead)."""
         for ax, bars, values in ((self.loss_ax, self.loss_bars, [parts.soft, parts.hard]),
                                  (self.grad_ax, self.grad_bars,
                                   [parts.soft_grad, parts.hard_grad, parts.soft_grad_without_T2])):
@@ -863,8 +929,13 @@ class LossBreakdownFigure:
                 text.set_text(f"{value:.3g}")
             ax.relim()
             ax.autoscale_view()
-        self.figure.suptitle(f"T = {parts.T:.3g}, alpha = {parts.alpha:.2f}: total loss {parts.total:.3f}")
+        self.figure.suptitle(loss_breakdown_title(parts) if titled else "")
         return self
+
+
+def loss_breakdown_title(parts: LossBreakdown) -> str:
+    """The settings and the total of a loss breakdown, in words."""
+    return f"T = {parts.T:.3g}, alpha = {parts.alpha:.2f}: total loss {parts.total:.3f}"
 
 
 def plot_loss_breakdown(parts: LossBreakdown) -> Figure:

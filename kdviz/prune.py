@@ -172,6 +172,20 @@ def all_weights(model: nn.Module) -> torch.Tensor:
     return torch.cat([layer.weight.detach().flatten().cpu() for layer in models.prunable_layers(model).values()])
 
 
+def sorted_magnitudes(weights: torch.Tensor) -> torch.Tensor:
+    """Every |w|, smallest first: sorted once, it gives the global threshold at any sparsity at once
+    (:func:`threshold_of_sorted`), as a slider needs."""
+    _check_weights(weights, "weights")
+    return weights.detach().abs().flatten().sort().values
+
+
+def threshold_of_sorted(magnitudes: torch.Tensor, amount: float) -> float:
+    """:func:`global_threshold` from :func:`sorted_magnitudes`."""
+    validate_amount(amount)
+    count = round(amount * magnitudes.numel())
+    return 0.0 if count == 0 else float(magnitudes[count - 1])
+
+
 def global_threshold(weights: torch.Tensor, amount: float) -> float:
     """The |w| below which global magnitude pruning removes weights to reach ``amount`` sparsity."""
     validate_amount(amount)

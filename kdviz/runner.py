@@ -3,6 +3,7 @@ peak memory (used by ``scripts/execute_notebooks.py`` and ``python -m kdviz prep
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import threading
 import time
@@ -148,6 +149,45 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+BAR_WIDTH = 10
+
+
+def _progress_text(models: dict, model_id: str) -> str | None:
+    """The final text of a tqdm.notebook bar (an HBox of HTML, FloatProgress, HTML) in the saved widget state, as
+    tqdm prints it in a terminal; None for any other widget."""
+    box = models.get(model_id, {})
+    children = [models.get(str(c).removeprefix("IPY_MODEL_"), {}) for c in box.get("state", {}).get("children", [])]
+    names = [child.get("model_name") for child in children]
+    if box.get("model_name") != "HBoxModel" or names != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    left, bar, right = (child.get("state", {}) for child in children)
+    total = bar.get("max") or 0
+    filled = round(BAR_WIDTH * min(1.0, bar.get("value", 0) / total)) if total else 0
+
+    def plain(text: str) -> str:
+        return html.unescape(text).replace("\u2007", " ")
+
+    return f"{plain(left.get('value', ''))}|{'█' * filled}{' ' * (BAR_WIDTH - filled)}|{plain(right.get('value', ''))}"
+
+
+def settle_progress_bars(notebook: nbformat.NotebookNode) -> int:
+    """Give each progress bar's stored plain text its final state (the text shown where widgets do not run: a notebook
+    opened before running it, a page that renders notebooks, the website), instead of the 0 % it had when it was
+    first displayed. Returns the number of bars rewritten."""
+    models = notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    settled = 0
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            text = _progress_text(models, view.get("model_id", "")) if view else None
+            if text is not None:
+                output["data"]["text/plain"] = text
+                settled += 1
+    return settled
+
+
 def execute(path: Path, profile: str, *, write: bool = False, timeout: int = 7200, home: Path | None = None,
             variables: dict[str, str] | None = None) -> tuple[float, float | None]:
     """Run every cell of the notebook in a new kernel (``KDVIZ_PROFILE=profile``, ``KDVIZ_HOME=home`` if given,
@@ -172,5 +212,6 @@ def execute(path: Path, profile: str, *, write: bool = False, timeout: int = 720
     _execute_interruptibly(client, kernel_variables)
     seconds = time.perf_counter() - started
     if write:
+        settle_progress_bars(notebook)
         nbformat.write(notebook, path)
     return seconds, max(peaks, default=None)

@@ -8,6 +8,7 @@ list, whose arrow keys JupyterLab takes to move between cells.
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -80,16 +81,31 @@ def convolution_explorer(in_channels: int = 32, out_channels: int = 64, kernel_s
     return DescribedBox([*sliders, picture], explorer_summary("convolution explorer"))
 
 
+def temperature_title(teacher_logits: torch.Tensor, index: int, T: float) -> str:
+    """What the temperature explorer shows of image ``index`` at T, in words: T and the soft targets' entropy."""
+    bits = float(distill.entropy(distill.soft_targets(teacher_logits[index], T)))
+    return f"teacher's soft targets at T = {T:.3g} (entropy {bits:.2f} bits)"
+
+
 def temperature_view(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
                      classes: Sequence[str], index: int, T: float, log_scale: bool = True,
-                     into: plots.ClassProbabilities | None = None) -> Figure:
+                     into: plots.ClassProbabilities | None = None, titled: bool = True) -> Figure:
     """Compute and draw one state of the temperature explorer: the image and its soft targets at T (notebook 04);
-    redrawn in place ``into`` an explorer's figure (of the same scale) where one is given."""
+    redrawn in place ``into`` an explorer's figure (of the same scale) where one is given, and without its
+    :func:`temperature_title` unless ``titled`` (the explorer shows the title as text beside the figure)."""
     probabilities = distill.soft_targets(teacher_logits[index], T)
-    bits = float(distill.entropy(probabilities))
-    title = f"teacher's soft targets at T = {T:.3g} (entropy {bits:.2f} bits)"
+    title = temperature_title(teacher_logits, index, T) if titled else ""
     figure = into if into is not None else plots.ClassProbabilities(classes, log_scale)
     return figure.update(images[index], probabilities, int(labels[index]), title).figure
+
+
+def _caption() -> widgets.HTML:
+    """The title of an explorer's figure, as text the browser draws (a slider's move then redraws less)."""
+    return widgets.HTML(layout=widgets.Layout(margin="8px 0 0 12px"))
+
+
+def _set_caption(caption: widgets.HTML, text: str) -> None:
+    caption.value = f"<b style='font-size: 1.25em'>{html.escape(text, quote=False)}</b>"
 
 
 def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
@@ -111,7 +127,7 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
     temperature = widgets.FloatLogSlider(value=T, base=10, min=-0.3, max=1.7, step=0.01,  # 0.5 .. 50, 1 on the grid
                                          description="T", readout_format=".3g")
     scale = widgets.ToggleButtons(options=[("log scale", True), ("linear", False)], value=True)
-    picture = _picture()
+    picture, caption = _picture(), _caption()
     figures: dict[bool, plots.ClassProbabilities] = {}  # one per scale, each redrawn in place
 
     def redraw(_: object = None) -> None:
@@ -121,13 +137,15 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
         example.max = len(members) - 1
         index = int(members[min(example.value, len(members) - 1)])
         figure = figures.setdefault(scale.value, plots.ClassProbabilities(classes, scale.value))
-        picture.value = plots.to_png(temperature_view(images, labels, teacher_logits, classes, index,
-                                                      temperature.value, scale.value, into=figure))
+        temperature_view(images, labels, teacher_logits, classes, index, temperature.value, scale.value, into=figure,
+                         titled=False)
+        _set_caption(caption, temperature_title(teacher_logits, index, temperature.value))
+        picture.value = figure.png()
 
     for control in (label, example, temperature, scale):
         control.observe(redraw, names="value")
     redraw()
-    return DescribedBox([label, widgets.HBox([example, temperature, scale]), picture],
+    return DescribedBox([label, widgets.HBox([example, temperature, scale]), caption, picture],
                         explorer_summary("temperature explorer"))
 
 
@@ -138,25 +156,30 @@ def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, la
     distill.validate_batch(student_logits, teacher_logits, labels)
     temperature = widgets.FloatSlider(value=T, min=0.5, max=20.0, step=0.5, description="T")
     weight = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
-    picture = _picture()
+    picture, caption = _picture(), _caption()
     figure = plots.LossBreakdownFigure()
 
     def redraw(_: object = None) -> None:
         parts = distill.loss_breakdown(student_logits, teacher_logits, labels, temperature.value, weight.value)
-        picture.value = plots.to_png(figure.update(parts).figure)
+        _set_caption(caption, plots.loss_breakdown_title(parts))
+        picture.value = figure.update(parts, titled=False).png()
 
     temperature.observe(redraw, names="value")
     weight.observe(redraw, names="value")
     redraw()
-    return DescribedBox([widgets.HBox([temperature, weight]), picture], explorer_summary("alpha/T loss explorer"))
+    return DescribedBox([widgets.HBox([temperature, weight]), caption, picture],
+                        explorer_summary("alpha/T loss explorer"))
 
 
 def sparsity_view(weights: torch.Tensor, curve: list[dict], sparsity: float,
-                  into: plots.SparsityState | None = None) -> Figure:
+                  into: plots.SparsityState | None = None, magnitudes: torch.Tensor | None = None) -> Figure:
     """Compute and draw one state of the sparsity explorer (notebook 02); redrawn in place ``into`` an explorer's
-    figure where one is given."""
+    figure where one is given, with the threshold read from the weights' ``magnitudes`` sorted once
+    (prune.sorted_magnitudes) where they are given."""
+    threshold = (prune.global_threshold(weights, sparsity) if magnitudes is None
+                 else prune.threshold_of_sorted(magnitudes, sparsity))
     figure = into if into is not None else plots.SparsityState(weights, curve)
-    return figure.update(sparsity, prune.global_threshold(weights, sparsity)).figure
+    return figure.update(sparsity, threshold).figure
 
 
 def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float = 0.5) -> DescribedBox:
@@ -172,26 +195,32 @@ def sparsity_explorer(weights: torch.Tensor, curve: list[dict], sparsity: float 
     slider = widgets.FloatSlider(value=min(sparsity, top), min=0.0, max=top, step=0.01, description="sparsity",
                                  readout_format=".0%")
     picture = _picture()
-    figure = plots.SparsityState(weights, curve)
+    figure, magnitudes = plots.SparsityState(weights, curve), prune.sorted_magnitudes(weights)
 
     def redraw(_: object = None) -> None:
-        picture.value = plots.to_png(sparsity_view(weights, curve, slider.value, into=figure))
+        sparsity_view(weights, curve, slider.value, into=figure, magnitudes=magnitudes)
+        picture.value = figure.png()
 
     slider.observe(redraw, names="value")
     redraw()
     return DescribedBox([slider, picture], explorer_summary("sparsity explorer"))
 
 
-def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: list[dict] | None = None,
-              into: plots.QuantizationState | None = None) -> Figure:
-    """Compute and draw one state of the bit-depth explorer (notebook 03); redrawn in place ``into`` an explorer's
-    figure where one is given."""
+def bits_state(weights: torch.Tensor, bits: int, symmetric: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+    """One state of the bit-depth explorer (notebook 03): the per-tensor grid's levels and its error on ``weights``."""
     params = quantize.choose_qparams(weights, bits, symmetric)
-    approximation = quantize.round_trip(weights, params)
+    return quantize.levels(params), quantize.error(weights, quantize.round_trip(weights, params))
+
+
+def bits_view(weights: torch.Tensor, bits: int, symmetric: bool = True, curve: list[dict] | None = None,
+              into: plots.QuantizationState | None = None,
+              state: tuple[torch.Tensor, dict[str, float]] | None = None) -> Figure:
+    """Compute (or take the computed ``state``, from :func:`bits_state`) and draw one state of the bit-depth
+    explorer; redrawn in place ``into`` an explorer's figure where one is given."""
+    levels, error = state if state is not None else bits_state(weights, bits, symmetric)
     kind = "symmetric" if symmetric else "asymmetric"
     figure = into if into is not None else plots.QuantizationState(weights, curve)
-    return figure.update(quantize.levels(params), bits, quantize.error(weights, approximation),
-                         title=f"{bits}-bit {kind} grid, per tensor").figure
+    return figure.update(levels, bits, error, title=f"{bits}-bit {kind} grid, per tensor").figure
 
 
 def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: int = 4) -> DescribedBox:
@@ -203,9 +232,14 @@ def bits_explorer(weights: torch.Tensor, curve: list[dict] | None = None, bits: 
     scheme = widgets.ToggleButtons(options=[("symmetric", True), ("asymmetric", False)], value=True)
     picture = _picture()
     figure = plots.QuantizationState(weights, curve)
+    states: dict[tuple[int, bool], tuple[torch.Tensor, dict[str, float]]] = {}  # 16 at most, each computed once
 
     def redraw(_: object = None) -> None:
-        picture.value = plots.to_png(bits_view(weights, depth.value, scheme.value, curve, into=figure))
+        key = (depth.value, scheme.value)
+        if key not in states:
+            states[key] = bits_state(weights, *key)
+        bits_view(weights, depth.value, scheme.value, curve, into=figure, state=states[key])
+        picture.value = figure.png()
 
     depth.observe(redraw, names="value")
     scheme.observe(redraw, names="value")

@@ -118,6 +118,15 @@ def test_each_pruning_step_fine_tunes_on_its_own_subset_of_images_per_step(monke
         prune.iterative_prune(model, [0.5], train_split, test_split, images_per_step=0)
 
 
+def test_the_threshold_from_sorted_magnitudes_is_the_global_threshold():
+    weights = torch.randn(5001, generator=torch.Generator().manual_seed(3))
+    magnitudes = prune.sorted_magnitudes(weights)
+    for amount in (0.0, 0.001, 0.25, 0.5, 0.9, 0.999):
+        assert prune.threshold_of_sorted(magnitudes, amount) == prune.global_threshold(weights, amount)
+    with pytest.raises(ValueError, match="amount"):
+        prune.threshold_of_sorted(magnitudes, 1.5)
+
+
 def test_global_threshold_splits_the_weights_at_the_sparsity():
     weights = torch.linspace(-1, 1, 201)
     threshold = prune.global_threshold(weights, 0.5)

@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
+from conftest import same_picture
 from kdviz import widgets
 from kdviz.data import CLASSES
 
@@ -93,25 +94,26 @@ def test_temperature_slider_redraws_the_soft_targets():
     explorer, logits = _temperature_explorer()
     label = explorer.children[0]
     example, temperature, scale = explorer.children[1].children
-    picture = explorer.children[2]
+    caption, picture = explorer.children[2:]
     images, labels = explorer_images_and_labels()
     assert 10 ** temperature.min == pytest.approx(0.5, rel=0.01) and 10 ** temperature.max == pytest.approx(50, rel=0.01)
     assert ((0 - temperature.min) / temperature.step) == pytest.approx(round((0 - temperature.min) / temperature.step))  # T = 1 on the grid
 
     def fresh(index, T, log_scale=True):  # the same state drawn in a new figure
         return widgets.plots.to_png(widgets.temperature_view(images, labels, logits, CLASSES["fashion-mnist"], index,
-                                                             T, log_scale))
+                                                             T, log_scale, titled=False))
 
     first = picture.value
     temperature.value = 20.0
-    assert picture.value != first and picture.value == fresh(0, 20.0)
+    assert picture.value != first and same_picture(picture.value, fresh(0, 20.0))
+    assert "T = 20" in caption.value and widgets.temperature_title(logits, 0, 20.0) in caption.value
     label.value, example.value = 3, 2
-    assert picture.value == fresh(23, 20.0)
+    assert same_picture(picture.value, fresh(23, 20.0))
     scale.value = False
-    assert picture.value == fresh(23, 20.0, log_scale=False)
+    assert same_picture(picture.value, fresh(23, 20.0, log_scale=False))
     scale.value = True
     temperature.value = 1.0
-    assert picture.value == fresh(23, 1.0)
+    assert same_picture(picture.value, fresh(23, 1.0))
 
 
 def test_the_temperature_view_shows_the_soft_targets():
@@ -155,12 +157,14 @@ def test_loss_explorer_redraws_with_alpha_and_T():
     labels = torch.randint(0, 10, (32,), generator=generator)
     explorer = widgets.loss_explorer(student, teacher, labels)
     temperature, alpha = explorer.children[0].children
-    before = explorer.children[1].value
+    caption, picture = explorer.children[1:]
+    before = picture.value
     alpha.value = 0.2
     temperature.value = 2.0
     parts = widgets.distill.loss_breakdown(student, teacher, labels, 2.0, 0.2)
-    assert explorer.children[1].value != before
-    assert explorer.children[1].value == widgets.plots.to_png(widgets.plots.plot_loss_breakdown(parts))
+    assert picture.value != before and widgets.plots.loss_breakdown_title(parts) in caption.value
+    fresh = widgets.plots.LossBreakdownFigure().update(parts, titled=False).figure
+    assert same_picture(picture.value, widgets.plots.to_png(fresh))
     assert parts.total == pytest.approx(widgets.distill.distillation_loss(student, teacher, labels, 2.0, 0.2).item(),
                                            rel=1e-5)
     with pytest.raises(ValueError, match="same shape"):
@@ -207,7 +211,7 @@ def test_sparsity_explorer_moves_the_threshold():
     assert slider.max == 0.9 and slider.value == 0.5
     first = picture.value
     slider.value = 0.8
-    assert picture.value != first and picture.value == widgets.plots.to_png(widgets.sparsity_view(weights, curve, 0.8))
+    assert picture.value != first and same_picture(picture.value, widgets.plots.to_png(widgets.sparsity_view(weights, curve, 0.8)))
     fig = widgets.sparsity_view(weights, curve, 0.8)
     assert "80 %" in fig._suptitle.get_text() and "0.8" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match=r"sparsity must be a fraction in \[0, 1\)"):
@@ -226,7 +230,7 @@ def test_bits_explorer_redraws_for_depth_and_scheme():
     second = picture.value
     scheme.value = False
     assert len({first, second, picture.value}) == 3
-    assert picture.value == widgets.plots.to_png(widgets.bits_view(weights, 2, False, curve))
+    assert same_picture(picture.value, widgets.plots.to_png(widgets.bits_view(weights, 2, False, curve)))
     for bits in range(1, 9):  # the measured accuracy is marked at every depth of the curve
         depth.value = bits
         marker = explorer_figure_marker(widgets.bits_view(weights, bits, False, curve))
