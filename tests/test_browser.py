@@ -339,8 +339,9 @@ def _check_run(page: Page) -> None:
 def _check_outputs(page: Page) -> None:
     _check_run(page)
     _assert_shown(page, f"{OUTPUT} img", "image output (a matplotlib figure)")
-    # the data set explorer: ipywidgets.interactive with a "class" Dropdown and an IntSlider
-    _assert_shown(page, f"{OUTPUT} .jupyter-widgets.widget-dropdown", "ipywidgets Dropdown (the data set explorer)")
+    # the data set explorer: a button per class and an IntSlider
+    _assert_shown(page, f"{OUTPUT} .jupyter-widgets.widget-toggle-buttons",
+                  "ipywidgets ToggleButtons (the data set explorer's classes)")
 
 
 def _assert_shown(page: Page, selector: str, what: str) -> None:
@@ -382,15 +383,19 @@ def _commit_and_reveal(page: Page) -> None:
     cell that reveals it again and read the prediction beside the measured answer, as a learner would."""
     from playwright.sync_api import expect
 
-    widget = page.locator(f"{OUTPUT} .widget-vbox").filter(has=page.locator(".widget-radio")).first
+    widget = page.locator(f"{OUTPUT} .widget-vbox").filter(has=page.locator("button", has_text="Commit")).first
     widget.scroll_into_view_if_needed(timeout=SHOWN_TIMEOUT_S * 1000)
     commit = widget.locator("button", has_text="Commit")
     expect(commit).to_be_disabled(timeout=SHOWN_TIMEOUT_S * 1000)  # nothing chosen yet
-    widget.locator("label", has_text=PREDICTION_CHOICE).locator("input").check()
+    choice = widget.locator(".widget-toggle-button", has_text=PREDICTION_CHOICE)
+    choice.focus()  # from the keyboard, as a person without a mouse would: the option, then Commit
+    page.keyboard.press("Space")
+    expect(choice).to_have_class(re.compile(r"mod-active"), timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
     expect(commit).to_be_enabled(timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
-    commit.click()
+    commit.focus()
+    page.keyboard.press("Enter")
     expect(widget).to_contain_text(f"Committed: {PREDICTION_CHOICE}", timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
-    expect(widget.locator(".widget-radio input").first).to_be_disabled()
+    expect(widget.locator(".widget-toggle-button").first).to_be_disabled()
 
     reveal = page.locator(f"{PANEL} .jp-CodeCell").filter(has_text="predict_macs.reveal(").first
     reveal.scroll_into_view_if_needed(timeout=SHOWN_TIMEOUT_S * 1000)
@@ -435,9 +440,9 @@ def _widget_label(page: Page, text: str):
 
 
 def _temperature_explorer(page: Page):
-    """The first widget box of an output with a "class" Dropdown and a "T" slider (loss_explorer's has no class)."""
+    """The first widget box of an output with "class" buttons and a "T" slider (loss_explorer's has no class)."""
     return (page.locator(f"{OUTPUT} .widget-vbox")
-            .filter(has=page.locator(".widget-dropdown").filter(has=_widget_label(page, "class")))
+            .filter(has=page.locator(".widget-toggle-buttons").filter(has=_widget_label(page, "class")))
             .filter(has=page.locator(".widget-slider").filter(has=_widget_label(page, "T")))
             .first)
 
@@ -504,6 +509,63 @@ def _move_slider(label: str):
     return act
 
 
+def _active_cell(page: Page) -> str:
+    """Which cell of the notebook is active (its position), to see that a key press stayed in its widget."""
+    return page.locator(f"{PANEL} .jp-Cell").evaluate_all(
+        "cells => String(cells.findIndex(cell => cell.classList.contains('jp-mod-active')))")
+
+
+def _arrow_on_slider(label: str, key: str = "ArrowLeft"):
+    """An action on an explorer: focus its ``label`` slider's handle and press an arrow key; the slider moves and
+    JupyterLab's active cell stays where it was (the key went to the widget, not to the notebook)."""
+    def act(page: Page, explorer) -> str:
+        from playwright.sync_api import expect
+
+        slider = explorer.locator(".widget-slider").filter(has=_widget_label(page, label)).first
+        readout, handle = slider.locator(".widget-readout"), slider.locator(".noUi-handle")
+        before, cell = (readout.text_content() or "").strip(), _active_cell(page)
+        handle.focus()
+        page.keyboard.press(key)
+        expect(readout).not_to_have_text(re.compile(rf"^\s*{re.escape(before)}\s*$"),
+                                         timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+        if _active_cell(page) != cell:
+            raise AssertionError(f"{key} on the {label} slider moved JupyterLab to another cell")
+        return f"{key} moved the {label} slider ({before!r} -> {(readout.text_content() or '').strip()!r})"
+    return act
+
+
+def _key_on_button(group: str, text: str, key: str = "Space"):
+    """An action on an explorer: focus the button reading ``text`` of its ``group`` buttons and press ``key``; it
+    becomes the active one, and JupyterLab's active cell stays where it was."""
+    def act(page: Page, explorer) -> str:
+        from playwright.sync_api import expect
+
+        buttons = explorer.locator(".widget-toggle-buttons").filter(has=_widget_label(page, group)).first
+        button = buttons.locator(".widget-toggle-button", has_text=re.compile(rf"^\s*{re.escape(text)}\s*$"))
+        cell = _active_cell(page)
+        button.focus()
+        page.keyboard.press(key)
+        expect(button).to_have_class(re.compile(r"mod-active"), timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+        if _active_cell(page) != cell:
+            raise AssertionError(f"{key} on the {text!r} button moved JupyterLab to another cell")
+        return f"{key} on the {text!r} button chose it"
+    return act
+
+
+def _key_on_checkbox(text: str, key: str = "Space"):
+    """An action on an explorer: focus its ``text`` check box and press ``key``: it is no longer ticked."""
+    def act(page: Page, explorer) -> str:
+        from playwright.sync_api import expect
+
+        box = explorer.locator(".widget-checkbox").filter(has_text=text).locator("input").first
+        expect(box).to_be_checked(timeout=SHOWN_TIMEOUT_S * 1000)
+        box.focus()
+        page.keyboard.press(key)
+        expect(box).not_to_be_checked(timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+        return f"{key} on the {text!r} check box cleared it"
+    return act
+
+
 def _press_toggle(text: str):
     """An action on an explorer: click its toggle button reading ``text`` and wait for it to be the active one."""
     def act(page: Page, explorer) -> str:
@@ -517,9 +579,10 @@ def _press_toggle(text: str):
     return act
 
 
-def _control_changes_the_picture(notebook: str, run_timeout_s: float, find_explorer, act, what: str,
+def _control_changes_the_picture(notebook: str, run_timeout_s: float, find_explorer, acts, what: str,
                                  lab_server: LabServer, page: Page, tmp_path: Path) -> None:
-    """Run the notebook, operate one control of the explorer (``act``), and wait for the kernel's new picture."""
+    """Run the notebook, operate the explorer's controls (``acts``, one after another), and wait for the kernel's
+    new picture after each."""
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect
 
@@ -539,12 +602,12 @@ def _control_changes_the_picture(notebook: str, run_timeout_s: float, find_explo
         expect(image).to_have_attribute("src", re.compile(r"\S"), timeout=SHOWN_TIMEOUT_S * 1000)
         before_image = _settled_image_state(page, image)
 
-        step = f"operating the explorer ({what})"
-        done = act(page, explorer)
-
-        step = f"waiting for the new picture after {done}"
-        explorer.scroll_into_view_if_needed()
-        _wait_for_new_image(page, image, before_image, WIDGET_UPDATE_TIMEOUT_S)
+        for act in acts if isinstance(acts, (list, tuple)) else [acts]:
+            step = f"operating the explorer ({what})"
+            done = act(page, explorer)
+            step = f"waiting for the new picture after {done}"
+            explorer.scroll_into_view_if_needed()
+            before_image = _wait_for_new_image(page, image, before_image, WIDGET_UPDATE_TIMEOUT_S)
     except (AssertionError, PlaywrightError) as error:
         failure = _failure_report(notebook, step, started, error, page, lab_server, tmp_path)
     if failure:  # outside the except block, so the report is the message alone, not a chain of tracebacks
@@ -552,8 +615,9 @@ def _control_changes_the_picture(notebook: str, run_timeout_s: float, find_explo
 
 
 def test_temperature_slider_changes_the_plot(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
-    _control_changes_the_picture(KD_NOTEBOOK, KD_RUN_ALL_TIMEOUT_S, _temperature_explorer, _move_slider("T"),
-                                 "the T slider", lab_server, page, tmp_path)
+    _control_changes_the_picture(KD_NOTEBOOK, KD_RUN_ALL_TIMEOUT_S, _temperature_explorer,
+                                 [_move_slider("T"), _arrow_on_slider("T"), _key_on_button("class", "7")],
+                                 "the T slider and the class buttons, by keyboard", lab_server, page, tmp_path)
 
 
 # --- the sparsity explorer of notebook 02 and the rank explorer of notebook 01 ---------------------------------------
@@ -590,5 +654,85 @@ def _pareto_explorer(page: Page):
 
 def test_pareto_cost_button_changes_the_chart(lab_server: LabServer, page: Page, tmp_path: Path) -> None:
     _control_changes_the_picture(PARETO_NOTEBOOK, PARETO_RUN_ALL_TIMEOUT_S, _pareto_explorer,
-                                 _press_toggle(PARETO_BUTTON), f"the {PARETO_BUTTON!r} button", lab_server, page,
-                                 tmp_path)
+                                 [_press_toggle(PARETO_BUTTON), _key_on_checkbox("pruned")],
+                                 f"the {PARETO_BUTTON!r} button, then a family's check box by keyboard", lab_server,
+                                 page, tmp_path)
+
+
+
+# --- the lecture dashboard (Voila) ------------------------------------------------------------------------------------
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "scripts" / "lecture_dashboard.ipynb"
+DASHBOARD_TIMEOUT_S = 180
+PREPARE_DASHBOARD = """from kdviz import pruning_runs, quantization_runs, train
+train.cached_teacher("quick", device="cpu")
+pruning_runs.one_shot("quick", progress=False)
+quantization_runs.weight_bits("quick")"""
+
+
+@pytest.fixture
+def voila_url(tmp_path: Path) -> Iterator[str]:
+    """Voila serving the lecture dashboard in the quick profile on a free loopback port, from a cache that holds
+    what it reads (the teacher, the one-shot pruning curve, the weight bit depths: made now where missing)."""
+    env = _server_environment(tmp_path)
+    made = subprocess.run([sys.executable, "-c", PREPARE_DASHBOARD], env=env, capture_output=True, text=True,
+                          timeout=900)
+    if made.returncode:
+        pytest.fail(f"making the dashboard's cache failed:\n{made.stderr[-3000:]}", pytrace=False)
+    port, log = _free_port(), tmp_path / "voila.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voila", str(DASHBOARD), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+             "--Voila.port_retries=0"], cwd=DASHBOARD.parent, env=env, stdin=subprocess.DEVNULL, stdout=output,
+            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"Voila exited with code {process.returncode}; its log:\n{log.read_text()[-3000:]}",
+                            pytrace=False)
+            try:  # listening: the page itself is made when the browser asks for it
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"Voila did not answer {url} within {SERVER_START_TIMEOUT_S} s", pytrace=False)
+                time.sleep(0.5)
+        yield url
+    finally:
+        _stop(process)
+
+
+def test_lecture_dashboard_answers_a_slider_and_the_keyboard(voila_url: str, page: Page, tmp_path: Path) -> None:
+    """The dashboard opens with its five tabs; the temperature slider, moved from the keyboard, brings a new
+    picture, and so does a family's check box on the Pareto tab."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect
+
+    step, failure = "opening the dashboard", None
+    try:
+        page.goto(voila_url, timeout=DASHBOARD_TIMEOUT_S * 1000)
+        tabs = page.locator(".lm-TabBar-tab")
+        expect(tabs.first).to_be_visible(timeout=DASHBOARD_TIMEOUT_S * 1000)
+        titles = [t.strip() for t in tabs.all_inner_texts()]
+        assert titles == ["temperature", "alpha/T loss", "bit depth", "sparsity", "Pareto chart"], titles
+        for title, explorer, act in (
+                ("temperature", _dashboard_panel(page), _arrow_on_slider("T", "ArrowRight")),
+                ("Pareto chart", _dashboard_panel(page), _key_on_checkbox("pruned"))):
+            step = f"the {title} tab"
+            tabs.filter(has_text=title).first.click()
+            image = explorer.locator("img").first
+            expect(image).to_have_attribute("src", re.compile(r"\S"), timeout=SHOWN_TIMEOUT_S * 1000)
+            before = _image_state(image)
+            step = f"the {title} tab: {act(page, explorer)}"
+            _wait_for_new_image(page, image, before, WIDGET_UPDATE_TIMEOUT_S)
+    except (AssertionError, PlaywrightError) as error:
+        failure = f"the lecture dashboard, {step}: {error}\nscreenshot: {_screenshot(page, tmp_path)}"
+    if failure:
+        pytest.fail(failure, pytrace=False)
+
+
+def _dashboard_panel(page: Page):
+    """The tab panel shown now."""
+    return page.locator(".widget-tab > .widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)").first
