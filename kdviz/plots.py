@@ -782,11 +782,13 @@ class ClassProbabilities(Redrawn):
 
     def moving(self) -> list[Artist]:
         shown = [self.points] if self.log_scale else list(self.bars)
-        return [self.bar_ax.xaxis, *self.bar_ax.spines.values(), *shown, *self.labels, self.bar_ax.title]
+        return [*self.bar_ax.spines.values(), *shown, *self.labels, self.bar_ax.title]  # the bars go under the spine
 
     def update(self, image: torch.Tensor, probabilities: torch.Tensor, label: int | None = None,
-               title: str = "") -> ClassProbabilities:
-        """Show ``image`` (true class ``label``) and its ``probabilities``, one per class."""
+               title: str = "", smallest: float | None = None) -> ClassProbabilities:
+        """Show ``image`` (true class ``label``) and its ``probabilities``, one per class. The log axis starts a
+        decade below the smallest probability, or below ``smallest`` where given (an explorer passes the smallest
+        its slider can reach, so that the axis holds still while the slider moves)."""
         probabilities = _as_numpy(probabilities).astype(float)
         if probabilities.ndim != 1 or len(probabilities) != len(self.classes):
             raise ValueError(f"probabilities must be one value per class ({len(self.classes)}), "
@@ -807,7 +809,11 @@ class ClassProbabilities(Redrawn):
         if self.log_scale:
             self.points.set_offsets(np.column_stack([shown, np.arange(len(shown))]))
             self.points.set_color(colors)
-            self.bar_ax.set_xlim(max(self.floor, 10 ** (np.floor(np.log10(float(shown.min()))) - 1)), 30)
+            low = max(self.floor, float(shown.min()) if smallest is None else float(smallest))
+            limits = (max(self.floor, 10 ** (np.floor(np.log10(low)) - 1)), 30)
+            if not np.allclose(self.bar_ax.get_xlim(), limits):
+                self.bar_ax.set_xlim(*limits)
+                self.redraw_all()  # the axis is drawn once with the rest
         else:
             for bar, width, color in zip(self.bars, shown, colors):
                 bar.set_width(width)
@@ -912,23 +918,30 @@ class LossBreakdownFigure(Redrawn):
         self.grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
 
     def moving(self) -> list[Artist]:
-        axes = (self.loss_ax, self.grad_ax)
-        return [*(ax.xaxis for ax in axes), *(spine for ax in axes for spine in ax.spines.values()),
-                *self.loss_bars, *self.grad_bars, *self.labels[self.loss_ax], *self.labels[self.grad_ax],
+        spines = [spine for ax in (self.loss_ax, self.grad_ax) for spine in ax.spines.values()]  # over the bars
+        return [*spines, *self.loss_bars, *self.grad_bars, *self.labels[self.loss_ax], *self.labels[self.grad_ax],
                 self.figure._suptitle]
 
-    def update(self, parts: LossBreakdown, titled: bool = True) -> LossBreakdownFigure:
+    def update(self, parts: LossBreakdown, titled: bool = True,
+               limits: tuple[float, float] | None = None) -> LossBreakdownFigure:
         """Show the loss terms and gradient norms of ``parts``, and their :func:`loss_breakdown_title` if
-        ``titled`` (an explorer shows it as text beside the figure instead)."""
-        for ax, bars, values in ((self.loss_ax, self.loss_bars, [parts.soft, parts.hard]),
-                                 (self.grad_ax, self.grad_bars,
-                                  [parts.soft_grad, parts.hard_grad, parts.soft_grad_without_T2])):
+        ``titled`` (an explorer shows it as text beside the figure instead). The axes fit the bars, or reach the
+        largest loss and gradient norm in ``limits`` where given (an explorer's, so that they hold still)."""
+        for i, (ax, bars, values) in enumerate((
+                (self.loss_ax, self.loss_bars, [parts.soft, parts.hard]),
+                (self.grad_ax, self.grad_bars, [parts.soft_grad, parts.hard_grad, parts.soft_grad_without_T2]))):
             for bar, text, value in zip(bars, self.labels[ax], values):
                 bar.set_width(value)
                 text.xy = (value, text.xy[1])
                 text.set_text(f"{value:.3g}")
-            ax.relim()
-            ax.autoscale_view()
+            before = ax.get_xlim()
+            if limits is None:
+                ax.relim()
+                ax.autoscale_view()
+            else:
+                ax.set_xlim(0, limits[i] * 1.25)  # room for the largest bar's label
+            if not np.allclose(ax.get_xlim(), before):
+                self.redraw_all()  # the axes are drawn once with the rest
         self.figure.suptitle(loss_breakdown_title(parts) if titled else "")
         return self
 

@@ -89,14 +89,16 @@ def temperature_title(teacher_logits: torch.Tensor, index: int, T: float) -> str
 
 def temperature_view(images: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
                      classes: Sequence[str], index: int, T: float, log_scale: bool = True,
-                     into: plots.ClassProbabilities | None = None, titled: bool = True) -> Figure:
+                     into: plots.ClassProbabilities | None = None, titled: bool = True,
+                     smallest: float | None = None) -> Figure:
     """Compute and draw one state of the temperature explorer: the image and its soft targets at T (notebook 04);
-    redrawn in place ``into`` an explorer's figure (of the same scale) where one is given, and without its
-    :func:`temperature_title` unless ``titled`` (the explorer shows the title as text beside the figure)."""
+    redrawn in place ``into`` an explorer's figure (of the same scale) where one is given, without its
+    :func:`temperature_title` unless ``titled`` (the explorer shows the title as text beside the figure), and with
+    the log axis from ``smallest`` where given (see plots.ClassProbabilities.update)."""
     probabilities = distill.soft_targets(teacher_logits[index], T)
     title = temperature_title(teacher_logits, index, T) if titled else ""
     figure = into if into is not None else plots.ClassProbabilities(classes, log_scale)
-    return figure.update(images[index], probabilities, int(labels[index]), title).figure
+    return figure.update(images[index], probabilities, int(labels[index]), title, smallest).figure
 
 
 def _caption() -> widgets.HTML:
@@ -129,6 +131,7 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
     scale = widgets.ToggleButtons(options=[("log scale", True), ("linear", False)], value=True)
     picture, caption = _picture(), _caption()
     figures: dict[bool, plots.ClassProbabilities] = {}  # one per scale, each redrawn in place
+    lowest_T = 10 ** temperature.min  # the smallest probabilities are at the lowest T: the log axis starts there
 
     def redraw(_: object = None) -> None:
         members = per_class[label.value]
@@ -136,9 +139,11 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
             return
         example.max = len(members) - 1
         index = int(members[min(example.value, len(members) - 1)])
-        figure = figures.setdefault(scale.value, plots.ClassProbabilities(classes, scale.value))
+        if scale.value not in figures:
+            figures[scale.value] = plots.ClassProbabilities(classes, scale.value)
+        figure = figures[scale.value]
         temperature_view(images, labels, teacher_logits, classes, index, temperature.value, scale.value, into=figure,
-                         titled=False)
+                         titled=False, smallest=float(distill.soft_targets(teacher_logits[index], lowest_T).min()))
         _set_caption(caption, temperature_title(teacher_logits, index, temperature.value))
         picture.value = figure.png()
 
@@ -147,6 +152,17 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
     redraw()
     return DescribedBox([label, widgets.HBox([example, temperature, scale]), caption, picture],
                         explorer_summary("temperature explorer"))
+
+
+def loss_limits(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                temperatures: Sequence[float]) -> tuple[float, float]:
+    """The largest loss term and the largest gradient norm the alpha/T explorer can show at these temperatures, for
+    any alpha: every term is alpha or (1 - alpha) times a quantity that does not depend on alpha, so the soft terms
+    are largest at alpha = 1 and the hard ones at alpha = 0. The explorer's axes reach them and hold still."""
+    hard = distill.loss_breakdown(student_logits, teacher_logits, labels, temperatures[0], 0.0)
+    soft = [distill.loss_breakdown(student_logits, teacher_logits, labels, T, 1.0) for T in temperatures]
+    return (max([hard.hard] + [p.soft for p in soft]),
+            max([hard.hard_grad] + [max(p.soft_grad, p.soft_grad_without_T2) for p in soft]))
 
 
 def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -158,11 +174,14 @@ def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, la
     weight = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha")
     picture, caption = _picture(), _caption()
     figure = plots.LossBreakdownFigure()
+    grid = [temperature.min + i * temperature.step
+            for i in range(round((temperature.max - temperature.min) / temperature.step) + 1)]
+    limits = loss_limits(student_logits, teacher_logits, labels, grid)
 
     def redraw(_: object = None) -> None:
         parts = distill.loss_breakdown(student_logits, teacher_logits, labels, temperature.value, weight.value)
         _set_caption(caption, plots.loss_breakdown_title(parts))
-        picture.value = figure.update(parts, titled=False).png()
+        picture.value = figure.update(parts, titled=False, limits=limits).png()
 
     temperature.observe(redraw, names="value")
     weight.observe(redraw, names="value")

@@ -100,8 +100,9 @@ def test_temperature_slider_redraws_the_soft_targets():
     assert ((0 - temperature.min) / temperature.step) == pytest.approx(round((0 - temperature.min) / temperature.step))  # T = 1 on the grid
 
     def fresh(index, T, log_scale=True):  # the same state drawn in a new figure
+        smallest = float(torch.softmax(logits[index] / 10 ** temperature.min, -1).min())  # the slider's lowest T
         return widgets.plots.to_png(widgets.temperature_view(images, labels, logits, CLASSES["fashion-mnist"], index,
-                                                             T, log_scale, titled=False))
+                                                             T, log_scale, titled=False, smallest=smallest))
 
     first = picture.value
     temperature.value = 20.0
@@ -163,12 +164,25 @@ def test_loss_explorer_redraws_with_alpha_and_T():
     temperature.value = 2.0
     parts = widgets.distill.loss_breakdown(student, teacher, labels, 2.0, 0.2)
     assert picture.value != before and widgets.plots.loss_breakdown_title(parts) in caption.value
-    fresh = widgets.plots.LossBreakdownFigure().update(parts, titled=False).figure
+    limits = widgets.loss_limits(student, teacher, labels, [0.5 * i for i in range(1, 41)])
+    fresh = widgets.plots.LossBreakdownFigure().update(parts, titled=False, limits=limits).figure
     assert same_picture(picture.value, widgets.plots.to_png(fresh))
     assert parts.total == pytest.approx(widgets.distill.distillation_loss(student, teacher, labels, 2.0, 0.2).item(),
                                            rel=1e-5)
     with pytest.raises(ValueError, match="same shape"):
         widgets.loss_explorer(student, teacher[:, :5], labels)
+
+
+def test_the_loss_axes_reach_every_value_the_sliders_can_show():
+    generator = torch.Generator().manual_seed(2)
+    student, teacher = torch.randn(64, 10, generator=generator), torch.randn(64, 10, generator=generator) * 4
+    labels = torch.randint(0, 10, (64,), generator=generator)
+    grid = [0.5 * i for i in range(1, 41)]
+    loss_top, grad_top = widgets.loss_limits(student, teacher, labels, grid)
+    shown = [widgets.distill.loss_breakdown(student, teacher, labels, T, alpha)
+             for T in grid[::3] for alpha in (0.0, 0.3, 0.65, 1.0)]
+    assert max(max(p.soft, p.hard) for p in shown) == pytest.approx(loss_top)
+    assert max(max(p.soft_grad, p.hard_grad, p.soft_grad_without_T2) for p in shown) <= grad_top * (1 + 1e-6)
 
 
 def test_convolution_explorer_redraws_with_the_sliders(monkeypatch):
