@@ -340,7 +340,7 @@ def _check_outputs(page: Page) -> None:
     _check_run(page)
     _assert_shown(page, f"{OUTPUT} img", "image output (a matplotlib figure)")
     # the data set explorer: a button per class and an IntSlider
-    _assert_shown(page, f"{OUTPUT} .jupyter-widgets.widget-toggle-buttons",
+    _assert_shown(page, f"{OUTPUT} .widget-toggle-buttons",
                   "ipywidgets ToggleButtons (the data set explorer's classes)")
 
 
