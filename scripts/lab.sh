@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh), then open the workbook in JupyterLab. KDVIZ_PROFILE=quick for a fast pass.
 set -euo pipefail
-# kernels run in notebooks/: a relative KDVIZ_HOME or KDVIZ_DATA means the folder this was started from
-for name in KDVIZ_HOME KDVIZ_DATA; do
-  value="${!name:-}"
-  if [ -n "$value" ] && [ "${value#/}" = "$value" ] && [ "${value#\~}" = "$value" ]; then
-    export "$name=$PWD/$value"
-  fi
-done
+source "$(dirname "${BASH_SOURCE[0]}")/absolute_folders.sh"  # before cd
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 extra=()

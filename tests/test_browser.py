@@ -99,6 +99,11 @@ def _find_chromium() -> str | None:
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
     """Path of the chromium executable; skips (or fails) when chromium or playwright is missing."""
+    return browser_requirements()
+
+
+def browser_requirements() -> str:
+    """Path of the chromium executable, once playwright is known to be installed too; otherwise :func:`_missing`."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

@@ -55,6 +55,18 @@ def test_ci_runs_the_readme_test_command():
     assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_the_launch_scripts_make_relative_folders_absolute(tmp_path):
+    """scripts/lab.sh and scripts/lecture.sh start kernels in another folder: a relative KDVIZ_HOME must keep
+    naming the folder they were started from, an absolute one stays as it is."""
+    script = f'source "{ROOT / "scripts" / "absolute_folders.sh"}"; echo "$KDVIZ_HOME|$KDVIZ_DATA"'
+    env = {**os.environ, "KDVIZ_HOME": "cache/here", "KDVIZ_DATA": "/srv/data"}
+    printed = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+    assert printed == f"{tmp_path}/cache/here|/srv/data"
+    for launcher in ("lab.sh", "lecture.sh"):
+        assert "absolute_folders.sh" in (ROOT / "scripts" / launcher).read_text()
+
+
 def test_binder_start_script_picks_the_quick_profile_unless_told_otherwise():
     environment = {k: v for k, v in os.environ.items() if k != "KDVIZ_PROFILE"}
     run = lambda env: subprocess.run([str(ROOT / "start"), "printenv", "KDVIZ_PROFILE"], env=env,  # noqa: E731

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from test_browser import CHROMIUM_ARGS, _find_chromium, _missing
+from test_browser import CHROMIUM_ARGS, _missing, browser_requirements
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -38,6 +38,12 @@ PAGE_TIMEOUT_MS = 30_000
 
 
 # --- the site, built once, served on loopback ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    """As tests/test_browser.py's fixture, for this module."""
+    return browser_requirements()
+
 
 @pytest.fixture(scope="module")
 def site(chromium_path: str) -> Path:
@@ -73,19 +79,6 @@ def site_url(site: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    """As tests/test_browser.py's fixture, for the module."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _missing("the playwright Python package is not installed")
-    path = _find_chromium()
-    if path is None:
-        _missing("chromium is not installed (neither /usr/bin/chromium nor `chromium` on PATH)")
-    return path
 
 
 @dataclass
