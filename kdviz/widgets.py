@@ -9,7 +9,8 @@ list, whose arrow keys JupyterLab takes to move between cells.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import ipywidgets as widgets
 import torch
@@ -17,6 +18,18 @@ from matplotlib.figure import Figure
 
 from kdviz import architectures, data, distill, low_rank, pareto, plots, prune, quantize
 from kdviz.boxes import DescribedBox, class_buttons, explorer_summary
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Within the block, PyTorch computes on one thread: a slider's computations are tiny, and more threads only wait
+    on each other, worst when another process is busy (a move then took up to 90 ms instead of half of one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _picture() -> widgets.Image:
@@ -142,9 +155,11 @@ def temperature_explorer(images: torch.Tensor, labels: torch.Tensor, teacher_log
         if scale.value not in figures:
             figures[scale.value] = plots.ClassProbabilities(classes, scale.value)
         figure = figures[scale.value]
-        temperature_view(images, labels, teacher_logits, classes, index, temperature.value, scale.value, into=figure,
-                         titled=False, smallest=float(distill.soft_targets(teacher_logits[index], lowest_T).min()))
-        _set_caption(caption, temperature_title(teacher_logits, index, temperature.value))
+        with _one_thread():
+            temperature_view(images, labels, teacher_logits, classes, index, temperature.value, scale.value,
+                             into=figure, titled=False,
+                             smallest=float(distill.soft_targets(teacher_logits[index], lowest_T).min()))
+            _set_caption(caption, temperature_title(teacher_logits, index, temperature.value))
         picture.value = figure.png()
 
     for control in (label, example, temperature, scale):
@@ -179,7 +194,8 @@ def loss_explorer(student_logits: torch.Tensor, teacher_logits: torch.Tensor, la
     limits = loss_limits(student_logits, teacher_logits, labels, grid)
 
     def redraw(_: object = None) -> None:
-        parts = distill.loss_breakdown(student_logits, teacher_logits, labels, temperature.value, weight.value)
+        with _one_thread():
+            parts = distill.loss_breakdown(student_logits, teacher_logits, labels, temperature.value, weight.value)
         _set_caption(caption, plots.loss_breakdown_title(parts))
         picture.value = figure.update(parts, titled=False, limits=limits).png()
 

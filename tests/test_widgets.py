@@ -173,6 +173,20 @@ def test_loss_explorer_redraws_with_alpha_and_T():
         widgets.loss_explorer(student, teacher[:, :5], labels)
 
 
+def test_a_slider_computes_on_one_thread_and_gives_the_others_back():
+    generator = torch.Generator().manual_seed(4)
+    explorer = widgets.loss_explorer(torch.randn(32, 10, generator=generator), torch.randn(32, 10, generator=generator),
+                                     torch.randint(0, 10, (32,), generator=generator))
+    threads, seen = torch.get_num_threads(), []
+    original = widgets.distill.loss_breakdown
+    widgets.distill.loss_breakdown = lambda *a: seen.append(torch.get_num_threads()) or original(*a)
+    try:
+        explorer.children[0].children[0].value = 3.0
+    finally:
+        widgets.distill.loss_breakdown = original
+    assert seen == [1] and torch.get_num_threads() == threads
+
+
 def test_the_loss_axes_reach_every_value_the_sliders_can_show():
     generator = torch.Generator().manual_seed(2)
     student, teacher = torch.randn(64, 10, generator=generator), torch.randn(64, 10, generator=generator) * 4
