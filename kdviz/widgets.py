@@ -23,7 +23,7 @@ from kdviz.boxes import DescribedBox, class_buttons, explorer_summary
 @contextmanager
 def _one_thread() -> Iterator[None]:
     """Within the block, PyTorch computes on one thread: a slider's computations are tiny, and more threads only wait
-    on each other, worst when another process is busy (a move then took up to 90 ms instead of half of one)."""
+    on each other, worst when another process keeps a core busy."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
