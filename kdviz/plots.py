@@ -775,6 +775,7 @@ class ClassProbabilities(Redrawn):
         else:
             self.bars = self.bar_ax.barh(self.classes, np.zeros(len(rows)))
             self.bar_ax.set_xlim(0, 1.15)
+            self.bar_ax.set_axisbelow(True)  # the grid under the bars, also when they are redrawn over it
         self.labels = [self.bar_ax.annotate("", (1.0, y), xytext=(6, 0), textcoords="offset points", va="center",
                                             fontsize=10) for y in rows]
         self.bar_ax.invert_yaxis()
@@ -914,6 +915,7 @@ class LossBreakdownFigure(Redrawn):
                                for y in range(len(bars))]
             ax.invert_yaxis()
             ax.margins(x=0.25)
+            ax.set_axisbelow(True)  # the grid under the bars, also when they are redrawn over it
         self.loss_ax.set(title="weighted loss terms", xlabel="loss")
         self.grad_ax.set(title="gradient norm w.r.t. student logits", xlabel="norm")
 

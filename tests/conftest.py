@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -111,3 +112,17 @@ def same_picture(first: bytes, second: bytes, tolerance: float = 1e-3) -> bool:
     moving artists last, so where one overlaps a still artist a few edge pixels may blend in another order."""
     a, b = (np.asarray(PIL.Image.open(io.BytesIO(bytes(png))).convert("RGB"), dtype=int) for png in (first, second))
     return a.shape == b.shape and (np.abs(a - b).max(axis=-1) > 0).mean() <= tolerance
+
+
+@pytest.fixture(params=["matplotlib's style", "the workbook's style"])
+def any_style(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run the test in matplotlib's default style and in the one the notebooks use (plots.use_style: a grid, large
+    fonts), each undone afterwards."""
+    import matplotlib
+
+    from kdviz import plots
+
+    with matplotlib.rc_context():
+        if request.param == "the workbook's style":
+            plots.use_style()
+        yield

@@ -212,7 +212,7 @@ def test_plot_attack_curves_draws_one_line_per_curve():
 
 
 @pytest.mark.parametrize("kind", ["probabilities, log", "probabilities, linear", "loss", "sparsity", "bits"])
-def test_a_figure_redrawn_in_place_matches_one_drawn_afresh(kind):
+def test_a_figure_redrawn_in_place_matches_one_drawn_afresh(kind, any_style):
     """The explorers update their figures in place: after moving from one state to another, the picture is the one
     a new figure of the second state shows, pixel for pixel."""
     generator = torch.Generator().manual_seed(0)

@@ -90,7 +90,7 @@ def _temperature_explorer():
     return widgets.temperature_explorer(images, labels, logits, CLASSES["fashion-mnist"]), logits
 
 
-def test_temperature_slider_redraws_the_soft_targets():
+def test_temperature_slider_redraws_the_soft_targets(any_style):
     explorer, logits = _temperature_explorer()
     label = explorer.children[0]
     example, temperature, scale = explorer.children[1].children
@@ -152,7 +152,7 @@ def test_temperature_explorer_rejects_bad_input():
                                      CLASSES["fashion-mnist"], T=0)
 
 
-def test_loss_explorer_redraws_with_alpha_and_T():
+def test_loss_explorer_redraws_with_alpha_and_T(any_style):
     generator = torch.Generator().manual_seed(1)
     student, teacher = torch.randn(32, 10, generator=generator), torch.randn(32, 10, generator=generator) * 5
     labels = torch.randint(0, 10, (32,), generator=generator)
@@ -231,7 +231,7 @@ def test_convolution_explorer_names_bad_arguments(arguments, message):
         widgets.convolution_explorer(**arguments)
 
 
-def test_sparsity_explorer_moves_the_threshold():
+def test_sparsity_explorer_moves_the_threshold(any_style):
     weights = torch.linspace(-1, 1, 2001)
     curve = [{"sparsity": s, "accuracy": 0.9 - s / 2} for s in (0.0, 0.5, 0.9)]
     explorer = widgets.sparsity_explorer(weights, curve)
@@ -248,7 +248,7 @@ def test_sparsity_explorer_moves_the_threshold():
         widgets.sparsity_explorer(weights, [])
 
 
-def test_bits_explorer_redraws_for_depth_and_scheme():
+def test_bits_explorer_redraws_for_depth_and_scheme(any_style):
     weights = torch.randn(3000, generator=torch.Generator().manual_seed(0))
     curve = [{"bits": b, "accuracy": 0.9} for b in range(1, 9)]
     explorer = widgets.bits_explorer(weights, curve)
